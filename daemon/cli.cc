@@ -1,0 +1,392 @@
+#include "daemon/cli.h"
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <climits>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <stop_token>
+#include <thread>
+
+#include "core/duration.h"
+#include "core/errors.h"
+#include "daemon/experiment.h"
+#include "daemon/lab.h"
+#include "daemon/report.h"
+#include "daemon/supervisor.h"
+#include "loadgen/engine.h"
+#include "variants/stub.h"
+
+namespace iolab {
+namespace {
+
+/// Bad usage: printed as one line, exit code 2.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+constexpr int kMaxConnections = 100000;
+
+std::chrono::nanoseconds duration_flag(const std::string& flag, const std::string& text,
+                                       bool allow_zero = false) {
+  const auto d = parse_duration(text);
+  if (!d || (d->count() == 0 && !allow_zero)) {
+    throw UsageError("bad duration '" + text + "' for " + flag + " (use 500ms, 20s, 5m)");
+  }
+  return *d;
+}
+
+void require_range(const std::string& flag, long long value, long long lo, long long hi) {
+  if (value < lo || value > hi) {
+    throw UsageError(flag + " must be between " + std::to_string(lo) + " and " +
+                     std::to_string(hi) + ", got " + std::to_string(value));
+  }
+}
+
+Endpoint endpoint_flag(const std::string& flag, const std::string& text) {
+  const auto e = parse_endpoint(text);
+  if (!e) throw UsageError("bad address '" + text + "' for " + flag + " (use 127.0.0.1:8080)");
+  return *e;
+}
+
+Url admitted_url(const std::string& flag, const std::string& text) {
+  std::string error;
+  const auto url = parse_url(text, &error);
+  if (!url) throw UsageError(flag + ": " + error);
+  if (!url->endpoint.is_loopback()) {
+    throw UsageError(flag + ": target " + url->endpoint.host +
+                     " is not admitted (only loopback addresses, 127.0.0.0/8)");
+  }
+  return *url;
+}
+
+std::string self_executable() {
+  std::error_code ec;
+  const auto path = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? "/proc/self/exe" : path.string();
+}
+
+void raise_fd_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+/// Blocks SIGINT and SIGTERM in every thread started after it; wait() returns on either, or
+/// a watcher thread turns them into a stop request.
+class StopSignals {
+ public:
+  StopSignals() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+  }
+
+  void wait() const {
+    int received = 0;
+    sigwait(&set_, &received);
+  }
+
+  /// Starts a thread that requests stop on the returned token's source at the first signal.
+  std::stop_token watch() {
+    watcher_ = std::jthread([this] {
+      wait();
+      source_.request_stop();
+    });
+    watcher_.detach();
+    return source_.get_token();
+  }
+
+ private:
+  sigset_t set_{};
+  std::stop_source source_;
+  std::jthread watcher_;
+};
+
+struct RunFlags {
+  std::string variant;
+  std::string target;
+  int connections = 400;
+  int threads = 2;
+  std::string duration = "10s";
+  std::string warmup = "1s";
+  std::string timeout = "10s";
+  std::string upstream_delay = "100ms";
+  int workers = 2;
+  std::string path = "/remote";
+  uint64_t requests = 0;
+  std::string format = "rst";
+  bool wide = false;
+};
+
+struct ExperimentFlags {
+  std::string file;
+  std::string format = "rst";
+  bool wide = false;
+  std::string out;
+};
+
+struct StubFlags {
+  std::string listen = "127.0.0.1:0";
+  std::string delay = "100ms";
+  std::string max_delay = "60s";
+  int body_bytes = 612;
+};
+
+struct ServeFlags {
+  std::string kind;
+  std::string listen = "127.0.0.1:0";
+  std::string upstream;
+  std::string upstream_delay = "100ms";
+  std::string upstream_timeout = "10s";
+  int workers = 2;
+};
+
+struct WorkerFlags {
+  std::string variant;
+  std::string listen;
+  std::string upstream;
+  std::string upstream_timeout = "10s";
+  int ready_fd = -1;
+};
+
+ReportFormat format_flag(const std::string& text) {
+  const auto f = parse_report_format(text);
+  if (!f) throw UsageError("unknown --format '" + text + "' (rst, csv, json)");
+  return *f;
+}
+
+int cmd_run(const RunFlags& f) {
+  LoadSpec load;
+  require_range("-c", f.connections, 1, kMaxConnections);
+  require_range("-t", f.threads, 1, 256);
+  require_range("--workers", f.workers, 1, 64);
+  load.connections = f.connections;
+  load.threads = std::min(f.threads, f.connections);
+  load.duration = duration_flag("-d", f.duration);
+  load.warmup = duration_flag("--warmup", f.warmup, true);
+  load.timeout = duration_flag("--timeout", f.timeout);
+  load.max_requests = f.requests;
+  const ReportFormat format = format_flag(f.format);
+  StubProfile profile;
+  profile.delay = duration_flag("--upstream-delay", f.upstream_delay, true);
+  if (f.path.empty() || f.path.front() != '/') throw UsageError("--path must start with '/'");
+
+  std::optional<VariantSpec> variant;
+  if (!f.target.empty()) {
+    load.target = admitted_url("--target", f.target);
+  } else {
+    if (f.variant.empty()) throw UsageError("give --variant KIND or --target URL");
+    std::string error;
+    variant = parse_variant(f.variant, &error);
+    if (!variant) throw UsageError("--variant: " + error);
+    variant->workers = f.workers;
+  }
+
+  StopSignals signals;
+  const std::stop_token stop = signals.watch();
+  raise_fd_limit();
+  Lab lab(profile, self_executable());
+  const ReportRow row = variant
+                            ? lab.run_variant(*variant, load, f.path, stop, stderr_progress())
+                            : lab.run_target(load, stop, stderr_progress());
+  std::cout << render_report({row}, format, f.wide) << std::flush;
+  return stop.stop_requested() ? kExitFailure : 0;
+}
+
+int cmd_experiment(const ExperimentFlags& f) {
+  const ReportFormat format = format_flag(f.format);
+  ExperimentSpec experiment;
+  try {
+    experiment = load_experiment_file(f.file);
+  } catch (const ConfigError& e) {
+    throw UsageError(e.what());
+  }
+  StopSignals signals;
+  const std::stop_token stop = signals.watch();
+  raise_fd_limit();
+  std::cerr << "experiment " << experiment.name << ": " << experiment.variants.size()
+            << " variants, " << experiment.load.connections << " connections, "
+            << format_duration(experiment.load.duration) << " each, upstream "
+            << format_duration(experiment.upstream.delay) << "\n";
+  Lab lab(experiment.upstream, self_executable());
+  const std::vector<ReportRow> rows = lab.run_experiment(experiment, stop, stderr_progress());
+  std::cout << render_report(rows, format, f.wide) << std::flush;
+  if (!f.out.empty()) {
+    std::filesystem::create_directories(f.out);
+    for (const auto& [ext, fmt] : {std::pair{"rst", ReportFormat::kRst},
+                                   std::pair{"csv", ReportFormat::kCsv},
+                                   std::pair{"json", ReportFormat::kJson}}) {
+      std::ofstream(std::filesystem::path(f.out) / (experiment.name + "." + ext))
+          << render_report(rows, fmt, true);
+    }
+  }
+  if (stop.stop_requested()) {
+    std::cerr << "iolab: interrupted after " << rows.size() << " of "
+              << experiment.variants.size() << " variants\n";
+    return kExitFailure;
+  }
+  return 0;
+}
+
+int cmd_stub(const StubFlags& f) {
+  StubProfile profile;
+  profile.delay = duration_flag("--delay", f.delay, true);
+  profile.max_delay = duration_flag("--max-delay", f.max_delay, true);
+  require_range("--body-bytes", f.body_bytes, 0, 16 << 20);
+  profile.body_bytes = static_cast<size_t>(f.body_bytes);
+  const Endpoint listen = endpoint_flag("--listen", f.listen);
+  StopSignals signals;
+  raise_fd_limit();
+  UpstreamStub stub(profile);
+  const uint16_t port = stub.start(listen);
+  std::cout << "iolab stub listening on " << listen.host << ":" << port << " (delay "
+            << format_duration(profile.delay) << ")" << std::endl;
+  signals.wait();
+  stub.stop();
+  return 0;
+}
+
+int cmd_serve(const ServeFlags& f) {
+  std::string error;
+  auto variant = parse_variant(f.kind, &error);
+  if (!variant) throw UsageError(error);
+  require_range("--workers", f.workers, 1, 64);
+  variant->workers = f.workers;
+  WorkerSetSpec spec;
+  spec.executable = self_executable();
+  spec.variant = *variant;
+  spec.listen = endpoint_flag("--listen", f.listen);
+  spec.upstream.timeout = duration_flag("--upstream-timeout", f.upstream_timeout);
+
+  StopSignals signals;
+  raise_fd_limit();
+  std::optional<UpstreamStub> stub;
+  if (f.upstream.empty()) {
+    StubProfile profile;
+    profile.delay = duration_flag("--upstream-delay", f.upstream_delay, true);
+    stub.emplace(profile);
+    const uint16_t port = stub->start(Endpoint{"127.0.0.1", 0});
+    spec.upstream.url = *parse_url("http://127.0.0.1:" + std::to_string(port) + "/");
+  } else {
+    spec.upstream.url = admitted_url("--upstream", f.upstream);
+  }
+  Supervisor supervisor(spec);
+  const uint16_t port = supervisor.start();
+  std::cout << "iolab serving " << variant->name() << " on " << spec.listen.host << ":" << port
+            << " (" << variant->workers << " workers), upstream " << spec.upstream.url.to_string()
+            << std::endl;
+  signals.wait();
+  supervisor.stop();
+  return 0;
+}
+
+int cmd_worker(const WorkerFlags& f) {
+  std::string error;
+  auto variant = parse_variant(f.variant, &error);
+  if (!variant) throw UsageError(error);
+  UpstreamOptions upstream;
+  upstream.url = admitted_url("--upstream", f.upstream);
+  upstream.timeout = duration_flag("--upstream-timeout", f.upstream_timeout);
+  raise_fd_limit();
+  return run_worker(*variant, upstream, endpoint_flag("--listen", f.listen), f.ready_fd);
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{"iolab: which concurrency model serves an I/O-bound service best, measured"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(IOLAB_VERSION " (" IOLAB_GIT_REVISION ")"));
+
+  RunFlags run;
+  auto* run_cmd = app.add_subcommand("run", "one embedded run: stub, variant and load, then the table");
+  run_cmd->add_option("--variant", run.variant, "variant to start, as threads:100");
+  run_cmd->add_option("--target", run.target, "load this http:// URL instead (loopback only)");
+  run_cmd->add_option("-c,--connections", run.connections, "connections in all")->capture_default_str();
+  run_cmd->add_option("-t,--threads", run.threads, "load threads")->capture_default_str();
+  run_cmd->add_option("-d,--duration", run.duration, "measured duration")->capture_default_str();
+  run_cmd->add_option("--warmup", run.warmup, "unrecorded load before")->capture_default_str();
+  run_cmd->add_option("--timeout", run.timeout, "per-request timeout")->capture_default_str();
+  run_cmd->add_option("--upstream-delay", run.upstream_delay, "stub delay")->capture_default_str();
+  run_cmd->add_option("--workers", run.workers, "variant worker processes")->capture_default_str();
+  run_cmd->add_option("--path", run.path, "path loaded on the variant")->capture_default_str();
+  run_cmd->add_option("-n,--requests", run.requests, "stop after this many requests (0: no limit)");
+  run_cmd->add_option("--format", run.format, "rst, csv or json")->capture_default_str();
+  run_cmd->add_flag("--wide", run.wide, "add rps, errors, bound%");
+
+  ExperimentFlags exp;
+  auto* exp_cmd = app.add_subcommand("experiment", "a matrix of embedded runs from a YAML file");
+  exp_cmd->add_option("file", exp.file, "experiment file")->required();
+  exp_cmd->add_option("--format", exp.format, "rst, csv or json")->capture_default_str();
+  exp_cmd->add_flag("--wide", exp.wide, "add rps, errors, bound%");
+  exp_cmd->add_option("--out", exp.out, "also write NAME.rst, .csv and .json here");
+
+  StubFlags stub;
+  auto* stub_cmd = app.add_subcommand("stub", "the upstream stub alone");
+  stub_cmd->add_option("--listen", stub.listen, "address")->capture_default_str();
+  stub_cmd->add_option("--delay", stub.delay, "answer delay")->capture_default_str();
+  stub_cmd->add_option("--max-delay", stub.max_delay, "cap on ?delay=")->capture_default_str();
+  stub_cmd->add_option("--body-bytes", stub.body_bytes, "page size")->capture_default_str();
+
+  ServeFlags serve;
+  auto* serve_cmd = app.add_subcommand("serve", "one variant alone, in worker processes");
+  serve_cmd->add_option("kind", serve.kind, "variant, as threads:100")->required();
+  serve_cmd->add_option("--listen", serve.listen, "address")->capture_default_str();
+  serve_cmd->add_option("--upstream", serve.upstream, "upstream URL (default: built-in stub)");
+  serve_cmd->add_option("--upstream-delay", serve.upstream_delay, "built-in stub delay")
+      ->capture_default_str();
+  serve_cmd->add_option("--upstream-timeout", serve.upstream_timeout, "then 504")
+      ->capture_default_str();
+  serve_cmd->add_option("--workers", serve.workers, "worker processes")->capture_default_str();
+
+  WorkerFlags worker;
+  auto* worker_cmd = app.add_subcommand("worker", "");  // internal: spawned by the supervisor
+  worker_cmd->group("");
+  worker_cmd->add_option("--variant", worker.variant)->required();
+  worker_cmd->add_option("--listen", worker.listen)->required();
+  worker_cmd->add_option("--upstream", worker.upstream)->required();
+  worker_cmd->add_option("--upstream-timeout", worker.upstream_timeout);
+  worker_cmd->add_option("--ready-fd", worker.ready_fd);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "iolab: " << e.what() << "\n";
+    return kExitUsage;
+  }
+
+  try {
+    if (run_cmd->parsed()) return cmd_run(run);
+    if (exp_cmd->parsed()) return cmd_experiment(exp);
+    if (stub_cmd->parsed()) return cmd_stub(stub);
+    if (serve_cmd->parsed()) return cmd_serve(serve);
+    if (worker_cmd->parsed()) return cmd_worker(worker);
+  } catch (const UsageError& e) {
+    std::cerr << "iolab: " << e.what() << "\n";
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    std::cerr << "iolab: " << e.what() << "\n";
+    return kExitFailure;
+  }
+  return kExitUsage;
+}
+
+}  // namespace iolab

@@ -1,0 +1,166 @@
+#include "daemon/experiment.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "core/duration.h"
+
+namespace iolab {
+namespace {
+
+constexpr int kMaxConnections = 100000;
+constexpr int kMaxLoadThreads = 256;
+constexpr int kMaxWorkers = 64;
+
+class Reader {
+ public:
+  explicit Reader(std::string origin) : origin_(std::move(origin)) {}
+
+  [[noreturn]] void fail(const YAML::Node& node, const std::string& key,
+                         const std::string& message) const {
+    std::ostringstream out;
+    out << origin_;
+    if (node.Mark().line >= 0) out << ":" << node.Mark().line + 1;
+    out << ": " << key << ": " << message;
+    throw ConfigError(out.str());
+  }
+
+  void require_map(const YAML::Node& node, const std::string& key,
+                   const std::set<std::string>& allowed) const {
+    if (!node.IsMap()) fail(node, key, "expected a mapping");
+    for (const auto& item : node) {
+      const auto name = item.first.as<std::string>();
+      if (!allowed.contains(name)) {
+        fail(item.first, key.empty() ? name : key + "." + name, "unknown key");
+      }
+    }
+  }
+
+  std::chrono::nanoseconds duration(const YAML::Node& node, const std::string& key) const {
+    const auto text = scalar(node, key);
+    const auto d = parse_duration(text);
+    if (!d || d->count() <= 0) fail(node, key, "bad duration '" + text + "' (use 500ms, 20s, 5m)");
+    return *d;
+  }
+
+  int integer(const YAML::Node& node, const std::string& key, int lo, int hi) const {
+    const auto text = scalar(node, key);
+    int value = 0;
+    try {
+      size_t used = 0;
+      value = std::stoi(text, &used);
+      if (used != text.size()) throw std::invalid_argument(text);
+    } catch (const std::exception&) {
+      fail(node, key, "expected an integer, got '" + text + "'");
+    }
+    if (value < lo || value > hi) {
+      fail(node, key,
+           std::to_string(value) + " is out of range " + std::to_string(lo) + ".." +
+               std::to_string(hi));
+    }
+    return value;
+  }
+
+  std::string scalar(const YAML::Node& node, const std::string& key) const {
+    if (!node.IsScalar()) fail(node, key, "expected a single value");
+    return node.Scalar();
+  }
+
+ private:
+  std::string origin_;
+};
+
+}  // namespace
+
+ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string& origin) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(origin + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  const Reader r(origin);
+  r.require_map(root, "", {"name", "upstream", "load", "variants"});
+  ExperimentSpec spec;
+  if (!root["name"]) r.fail(root, "name", "missing");
+  spec.name = r.scalar(root["name"], "name");
+
+  if (const auto up = root["upstream"]) {
+    r.require_map(up, "upstream", {"delay", "body_bytes"});
+    if (up["delay"]) spec.upstream.delay = r.duration(up["delay"], "upstream.delay");
+    if (up["body_bytes"]) {
+      spec.upstream.body_bytes =
+          static_cast<size_t>(r.integer(up["body_bytes"], "upstream.body_bytes", 0, 16 << 20));
+    }
+  }
+
+  const auto load = root["load"];
+  if (!load) r.fail(root, "load", "missing");
+  r.require_map(load, "load", {"connections", "threads", "duration", "warmup", "timeout", "path"});
+  if (load["connections"]) {
+    spec.load.connections = r.integer(load["connections"], "load.connections", 1, kMaxConnections);
+  }
+  if (load["threads"]) {
+    spec.load.threads = r.integer(load["threads"], "load.threads", 1, kMaxLoadThreads);
+  }
+  if (load["duration"]) spec.load.duration = r.duration(load["duration"], "load.duration");
+  if (load["warmup"]) spec.load.warmup = r.duration(load["warmup"], "load.warmup");
+  if (load["timeout"]) spec.load.timeout = r.duration(load["timeout"], "load.timeout");
+  if (load["path"]) {
+    spec.path = r.scalar(load["path"], "load.path");
+    if (spec.path.empty() || spec.path.front() != '/') {
+      r.fail(load["path"], "load.path", "must start with '/'");
+    }
+  }
+
+  const auto variants = root["variants"];
+  if (!variants || !variants.IsSequence() || variants.size() == 0) {
+    r.fail(variants ? variants : root, "variants", "expected a non-empty list");
+  }
+  for (size_t i = 0; i < variants.size(); ++i) {
+    const auto v = variants[i];
+    const std::string key = "variants[" + std::to_string(i) + "]";
+    r.require_map(v, key, {"kind", "threads", "workers"});
+    if (!v["kind"]) r.fail(v, key + ".kind", "missing");
+    VariantSpec base;
+    base.kind = r.scalar(v["kind"], key + ".kind");
+    std::string error;
+    if (!parse_variant(base.kind == "threads" ? "threads:1" : base.kind, &error)) {
+      r.fail(v["kind"], key + ".kind", error);
+    }
+    if (v["workers"]) base.workers = r.integer(v["workers"], key + ".workers", 1, kMaxWorkers);
+    if (base.kind != "threads") {
+      if (v["threads"]) r.fail(v["threads"], key + ".threads", "only kind 'threads' takes threads");
+      spec.variants.push_back(base);
+      continue;
+    }
+    const auto threads = v["threads"];
+    if (!threads) r.fail(v, key + ".threads", "missing (a size or a list of sizes)");
+    std::vector<YAML::Node> sizes;
+    if (threads.IsSequence()) {
+      for (const auto& t : threads) sizes.push_back(t);
+    } else {
+      sizes.push_back(threads);
+    }
+    if (sizes.empty()) r.fail(threads, key + ".threads", "empty list");
+    for (const auto& t : sizes) {
+      VariantSpec s = base;
+      s.threads = r.integer(t, key + ".threads", 1, 10000);
+      spec.variants.push_back(s);
+    }
+  }
+  return spec;
+}
+
+ExperimentSpec load_experiment_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path + ": cannot read the file");
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_experiment(text.str(), path);
+}
+
+}  // namespace iolab

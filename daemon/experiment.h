@@ -1,0 +1,38 @@
+#pragma once
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "loadgen/load_spec.h"
+#include "variants/stub.h"
+#include "variants/variant.h"
+
+namespace iolab {
+
+/// A bad config or experiment file: names the file, line and key.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// One experiment: an upstream profile, a load shape and the variants to run it against, in
+/// order. Each variant gets the same load; a `threads` entry with a list of sizes expands into
+/// one variant per size.
+struct ExperimentSpec {
+  std::string name;
+  StubProfile upstream;
+  LoadSpec load;             ///< `target` is left empty: each variant's port fills it in.
+  std::string path = "/remote";
+  std::vector<VariantSpec> variants;
+};
+
+/// Reads an experiment file (format in DESIGN.md). Throws ConfigError naming file, line and key
+/// for an unknown key, a missing one or a bad value.
+ExperimentSpec load_experiment_file(const std::string& path);
+
+/// The same, from YAML text; `origin` names it in errors.
+ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string& origin);
+
+}  // namespace iolab

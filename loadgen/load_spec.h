@@ -1,0 +1,43 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "core/endpoint.h"
+
+namespace iolab {
+
+using namespace std::chrono_literals;
+
+/// What the load engine is asked to do. Echoed back in LoadResult.
+struct LoadSpec {
+  Url target;                                 ///< http:// URL; its host must be admitted by the caller.
+  int connections = 400;                      ///< In all, spread over the threads.
+  int threads = 2;                            ///< Each its own epoll loop.
+  std::chrono::nanoseconds duration = 20s;    ///< The measured window.
+  std::chrono::nanoseconds warmup = 0s;       ///< Load before the window, not recorded.
+  std::chrono::nanoseconds timeout = 10s;     ///< Per request; the connection is then reopened.
+  uint64_t max_requests = 0;  ///< 0: unbounded. Else no more than this many are sent in all, and
+                              ///< the run ends when they are all answered (or at the deadline).
+};
+
+/// Errors by kind, as wrk counts them.
+struct ErrorCounts {
+  uint64_t connect = 0;  ///< connect() failed or was refused.
+  uint64_t read = 0;     ///< read failed, reset, EOF mid-response, or unparsable response.
+  uint64_t write = 0;    ///< write failed.
+  uint64_t timeout = 0;  ///< no complete answer within LoadSpec::timeout.
+  uint64_t status = 0;   ///< a complete answer with a status outside 200-399.
+
+  uint64_t total() const { return connect + read + write + timeout + status; }
+};
+
+/// A run that cannot start (target unreachable, bad spec). Mid-run failures are counted, never thrown.
+class RunError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace iolab

@@ -1,0 +1,136 @@
+#include "variants/threads_variant.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "variants/stub.h"
+
+namespace iolab {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Url url_for(uint16_t port) { return *parse_url("http://127.0.0.1:" + std::to_string(port) + "/"); }
+
+httplib::Client client_for(uint16_t port) {
+  httplib::Client c("127.0.0.1", port);
+  c.set_tcp_nodelay(true);
+  c.set_read_timeout(10, 0);
+  return c;
+}
+
+// A port with nothing listening: bind, read the port back, close.
+uint16_t closed_port() {
+  UpstreamStub probe;
+  const uint16_t port = probe.start(Endpoint{"127.0.0.1", 0});
+  probe.stop();
+  return port;
+}
+
+TEST(ThreadsVariantTest, RemoteAnswersJsonWithTheUpstreamStatusAndSize) {
+  UpstreamStub stub(StubProfile{.delay = 20ms});
+  stub.start(Endpoint{"127.0.0.1", 0});
+  ThreadsVariant variant(4, UpstreamOptions{.url = url_for(stub.port())});
+  const uint16_t port = variant.start(Endpoint{"127.0.0.1", 0});
+  auto c = client_for(port);
+  const auto started = Clock::now();
+  const auto res = c.Get("/remote");
+  ASSERT_TRUE(res);
+  EXPECT_GE(Clock::now() - started, 20ms);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->body, R"({"upstream_status":200,"upstream_bytes":612})");
+  EXPECT_EQ(res->get_header_value("Content-Type"), "application/json");
+  EXPECT_EQ(stub.requests_served(), 1u);
+  EXPECT_EQ(variant.name(), "threads:4");
+}
+
+TEST(ThreadsVariantTest, PlaintextNeedsNoUpstream) {
+  ThreadsVariant variant(2, UpstreamOptions{.url = url_for(closed_port())});
+  const uint16_t port = variant.start(Endpoint{"127.0.0.1", 0});
+  auto c = client_for(port);
+  const auto res = c.Get("/plaintext");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->body, "Hello, World!");
+  EXPECT_EQ(variant.requests_served(), 1u);
+}
+
+TEST(ThreadsVariantTest, Answers502WhenTheUpstreamIsDown) {
+  ThreadsVariant variant(2, UpstreamOptions{.url = url_for(closed_port())});
+  const uint16_t port = variant.start(Endpoint{"127.0.0.1", 0});
+  auto c = client_for(port);
+  const auto res = c.Get("/remote");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 502);
+}
+
+TEST(ThreadsVariantTest, Answers502WhenTheUpstreamAnswers5xx) {
+  UpstreamStub stub(StubProfile{.delay = 0ms});
+  stub.start(Endpoint{"127.0.0.1", 0});
+  UpstreamOptions upstream{.url = url_for(stub.port())};
+  upstream.url.target = "/?status=503";
+  ThreadsVariant variant(2, upstream);
+  const uint16_t port = variant.start(Endpoint{"127.0.0.1", 0});
+  auto c = client_for(port);
+  const auto res = c.Get("/remote");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 502);
+  EXPECT_NE(res->body.find("\"upstream_status\":503"), std::string::npos);
+}
+
+TEST(ThreadsVariantTest, Answers504WhenTheUpstreamIsSlowerThanTheTimeout) {
+  UpstreamStub stub(StubProfile{.delay = 3s});
+  stub.start(Endpoint{"127.0.0.1", 0});
+  ThreadsVariant variant(2, UpstreamOptions{.url = url_for(stub.port()), .timeout = 300ms});
+  const uint16_t port = variant.start(Endpoint{"127.0.0.1", 0});
+  auto c = client_for(port);
+  const auto started = Clock::now();
+  const auto res = c.Get("/remote");
+  const auto took = Clock::now() - started;
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 504);
+  EXPECT_GE(took, 300ms);
+  EXPECT_LT(took, 2s);
+}
+
+TEST(ThreadsVariantTest, ServesAtMostNRequestsAtOnce) {
+  // 4 threads, 8 concurrent clients, 200 ms upstream: two waves, so the last answer comes
+  // after at least 2 x 200 ms; never more than 4 upstream requests are open at once.
+  UpstreamStub stub(StubProfile{.delay = 200ms});
+  stub.start(Endpoint{"127.0.0.1", 0});
+  ThreadsVariant variant(4, UpstreamOptions{.url = url_for(stub.port())});
+  const uint16_t port = variant.start(Endpoint{"127.0.0.1", 0});
+  std::atomic<int> ok{0};
+  const auto started = Clock::now();
+  {
+    std::vector<std::jthread> clients;
+    for (int i = 0; i < 8; ++i) {
+      clients.emplace_back([&] {
+        auto c = client_for(port);
+        const auto res = c.Get("/remote");
+        if (res && res->status == 200) ++ok;
+      });
+    }
+  }
+  EXPECT_EQ(ok.load(), 8);
+  EXPECT_GE(Clock::now() - started, 400ms);
+  EXPECT_LE(stub.open_connections(), 4u);
+}
+
+TEST(ThreadsVariantTest, StopFreesThePort) {
+  ThreadsVariant variant(2, UpstreamOptions{.url = url_for(closed_port())});
+  const uint16_t port = variant.start(Endpoint{"127.0.0.1", 0});
+  variant.stop();
+  auto c = client_for(port);
+  c.set_connection_timeout(1, 0);
+  EXPECT_FALSE(c.Get("/plaintext"));
+  ThreadsVariant again(2, UpstreamOptions{.url = url_for(closed_port())});
+  EXPECT_EQ(again.start(Endpoint{"127.0.0.1", port}), port);
+}
+
+}  // namespace
+}  // namespace iolab

@@ -1,0 +1,20 @@
+#pragma once
+
+#include <cstdint>
+
+#include "core/endpoint.h"
+
+namespace iolab {
+
+/// A listening TCP socket on `listen` (non-blocking, close-on-exec, SO_REUSEADDR; SO_REUSEPORT
+/// too when `reuse_port`, so worker processes can share one port). Returns the fd; throws
+/// StartError naming the address when it cannot bind or listen.
+int open_listener(const Endpoint& listen, bool reuse_port, int backlog = 4096);
+
+/// The port a bound socket has (to read back port 0).
+uint16_t bound_port(int fd);
+
+/// Sets TCP_NODELAY; without it small answers wait up to 40 ms for Nagle's algorithm.
+void set_nodelay(int fd);
+
+}  // namespace iolab
