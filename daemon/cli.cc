@@ -360,6 +360,13 @@ int run_cli(int argc, char** argv) {
   worker_cmd->add_option("--upstream-timeout", worker.upstream_timeout);
   worker_cmd->add_option("--ready-fd", worker.ready_fd);
 
+  const auto commands = app.get_subcommands([](CLI::App*) { return true; });
+  if (argc > 1 && argv[1][0] != '-' &&
+      std::none_of(commands.begin(), commands.end(),
+                   [&](CLI::App* c) { return c->get_name() == argv[1]; })) {
+    std::cerr << "iolab: unknown command '" << argv[1] << "' (run, experiment, stub, serve)\n";
+    return kExitUsage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -71,7 +71,7 @@ ReportRow Lab::measure(const std::string& label, LoadSpec load, double bound_rps
       std::mutex m;
       std::condition_variable_any cv;
       std::unique_lock lock(m);
-      while (!cv.wait_for(lock, token, 1s, [] { return false; })) {
+      while (!cv.wait_for(lock, token, 1s, [&token] { return token.stop_requested(); })) {
         progress(label, Clock::now() - started, total, live);
       }
     });

@@ -33,9 +33,9 @@ constexpr auto kSweepInterval = 10ms;
 constexpr int kMaxWaitMs = 10;
 constexpr auto kProgressInterval = 50ms;
 constexpr int kProbeTimeoutMs = 2000;
-// File descriptors kept free beyond the connections: epoll sets, the probe, the rest of the process.
+// Descriptors kept free beyond the connections: epoll sets, the probe, the rest of the process.
 constexpr rlim_t kSpareFds = 64;
-constexpr size_t kReadBufferBytes = 64 * 1024;
+constexpr size_t kReadBufferBytes = size_t{64} * 1024;
 constexpr int kMaxEvents = 256;
 
 // What every worker reads; written once before the threads start.
@@ -199,7 +199,7 @@ void Worker::run() noexcept {
 }
 
 void Worker::handle_event(const epoll_event& event) {
-  const size_t index = static_cast<size_t>(event.data.u64 >> 32);
+  const auto index = static_cast<size_t>(event.data.u64 >> 32);
   const auto generation = static_cast<uint32_t>(event.data.u64);
   Connection& c = connections_[index];
   if (c.generation != generation || c.fd < 0) return;
@@ -576,8 +576,8 @@ LoadResult run_load(const LoadSpec& spec, std::stop_token stop, LoadProgress* pr
   context.addr = *run_spec.target.endpoint.sockaddr();
   probe(run_spec.target.endpoint, context.addr);
 
-  context.request = "GET " + run_spec.target.target + " HTTP/1.1\r\nHost: " +
-                    run_spec.target.host_header + "\r\n\r\n";
+  context.request = "GET " + run_spec.target.target +
+                    " HTTP/1.1\r\nHost: " + run_spec.target.host_header + "\r\n\r\n";
   context.timeout = run_spec.timeout;
   context.max_requests = run_spec.max_requests;
   context.progress = progress;

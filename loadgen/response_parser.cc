@@ -250,9 +250,8 @@ bool ResponseParser::on_header_line(std::string_view line) noexcept {
     has_transfer_encoding_ = true;
     // Only the final coding frames the message: chunked must come last to apply.
     chunked_ = false;
-    for_each_token(value, [&](std::string_view token) {
-      chunked_ = equals_ignore_case(token, "chunked");
-    });
+    for_each_token(
+        value, [&](std::string_view token) { chunked_ = equals_ignore_case(token, "chunked"); });
   } else if (equals_ignore_case(name, "connection")) {
     for_each_token(value, [&](std::string_view token) {
       if (equals_ignore_case(token, "close")) close_ = true;

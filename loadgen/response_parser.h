@@ -67,13 +67,13 @@ class ResponseParser {
 
  private:
   enum class State : uint8_t {
-    kDone,            // Between responses (also the initial state).
+    kDone,  // Between responses (also the initial state).
     kStatusLine,
     kHeaders,
-    kBody,            // Content-Length bytes remaining in remaining_.
+    kBody,  // Content-Length bytes remaining in remaining_.
     kChunkSize,
-    kChunkData,       // remaining_ bytes of the current chunk.
-    kChunkDataEnd,    // The CRLF after a chunk's data.
+    kChunkData,     // remaining_ bytes of the current chunk.
+    kChunkDataEnd,  // The CRLF after a chunk's data.
     kTrailers,
     kCloseDelimited,  // Body runs until EOF.
     kError,

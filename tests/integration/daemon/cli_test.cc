@@ -28,8 +28,9 @@ Outcome iolab(const std::string& args) {
   const auto dir = std::filesystem::temp_directory_path();
   const auto out = dir / ("iolab_cli_out_" + std::to_string(::getpid()));
   const auto err = dir / ("iolab_cli_err_" + std::to_string(::getpid()));
-  const std::string cmd = std::string(IOLAB_BINARY) + " " + args + " >" + out.string() + " 2>" +
-                          err.string() + " </dev/null";
+  // Bounded in time and output size, so that a hang cannot fill the disk.
+  const std::string cmd = "ulimit -f 10240; timeout -s KILL 120 " + std::string(IOLAB_BINARY) +
+                          " " + args + " >" + out.string() + " 2>" + err.string() + " </dev/null";
   const int status = std::system(cmd.c_str());
   Outcome o{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
   std::filesystem::remove(out);

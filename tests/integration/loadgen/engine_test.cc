@@ -67,9 +67,7 @@ class CountingServer {
     thread_ = std::jthread([this] { server_.listen_after_bind(); });
     EXPECT_TRUE(wait_for([this] { return server_.is_running(); }));
   }
-  ~CountingServer() {
-    server_.stop();
-  }
+  ~CountingServer() { server_.stop(); }
 
   int port() const { return port_; }
   uint64_t handled() const { return handled_.load(std::memory_order_relaxed); }
@@ -101,7 +99,7 @@ class RawServer {
     ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
     port_ = ntohs(addr.sin_port);
     // Listening already: connections queue until the loop accepts them, so no wait is needed.
-    thread_ = std::jthread([this](std::stop_token stop) { loop(stop); });
+    thread_ = std::jthread([this](const std::stop_token& stop) { loop(stop); });
   }
   ~RawServer() {
     thread_.request_stop();
@@ -167,7 +165,8 @@ class RawServer {
           ::close(c.fd);
         }
       }
-      for (size_t i = fds.size() - 1; i < clients_.size(); ++i) kept.push_back(std::move(clients_[i]));
+      for (size_t i = fds.size() - 1; i < clients_.size(); ++i)
+        kept.push_back(std::move(clients_[i]));
       clients_ = std::move(kept);
     }
   }
@@ -187,7 +186,7 @@ int closed_port() {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   socklen_t len = sizeof(addr);
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   ::close(fd);
@@ -230,7 +229,7 @@ TEST(EngineTest, CountsWhatTheServerHandledInADurationRun) {
 TEST(EngineTest, ThrowsRunErrorWhenTheTargetRefusesTheProbe) {
   const int port = closed_port();
   try {
-    run_load(spec_for(port, 2, 1));
+    (void)run_load(spec_for(port, 2, 1));
     FAIL() << "expected RunError";
   } catch (const RunError& e) {
     EXPECT_EQ(std::string(e.what()),
@@ -240,9 +239,9 @@ TEST(EngineTest, ThrowsRunErrorWhenTheTargetRefusesTheProbe) {
 
 TEST(EngineTest, RejectsAnInvalidSpecNamingTheField) {
   CountingServer server;
-  const auto message_of = [&](LoadSpec spec) -> std::string {
+  const auto message_of = [&](const LoadSpec& spec) -> std::string {
     try {
-      run_load(spec);
+      (void)run_load(spec);
     } catch (const RunError& e) {
       return e.what();
     }

@@ -208,9 +208,9 @@ TEST(ResponseParserTest, RejectsMalformedFraming) {
 }
 
 TEST(ResponseParserTest, RejectsAHeaderLineLongerThan8KiB) {
-  const std::string head = "HTTP/1.1 200 OK\r\nX-Long: " +
-                           std::string(ResponseParser::kMaxLineBytes, 'a') +
-                           "\r\nContent-Length: 0\r\n\r\n";
+  const std::string head =
+      "HTTP/1.1 200 OK\r\nX-Long: " + std::string(ResponseParser::kMaxLineBytes, 'a') +
+      "\r\nContent-Length: 0\r\n\r\n";
   {
     ResponseParser parser;
     EXPECT_EQ(parser.feed(head.data(), head.size()).outcome, Outcome::kError);
@@ -222,9 +222,9 @@ TEST(ResponseParserTest, RejectsAHeaderLineLongerThan8KiB) {
 }
 
 TEST(ResponseParserTest, AcceptsAHeaderLineJustUnder8KiBSplitAcrossReads) {
-  const std::string head = "HTTP/1.1 200 OK\r\nX-Long: " +
-                           std::string(ResponseParser::kMaxLineBytes - 20, 'a') +
-                           "\r\nContent-Length: 0\r\n\r\n";
+  const std::string head =
+      "HTTP/1.1 200 OK\r\nX-Long: " + std::string(ResponseParser::kMaxLineBytes - 20, 'a') +
+      "\r\nContent-Length: 0\r\n\r\n";
   ResponseParser parser;
   const Fed fed = feed_in_steps(parser, head, 1000);
   EXPECT_EQ(fed.outcome, Outcome::kComplete);
