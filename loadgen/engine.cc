@@ -512,7 +512,7 @@ void validate(LoadSpec& spec) {
     throw RunError("timeout must be positive, got " + format_duration(spec.timeout));
   }
   if (!spec.target.endpoint.sockaddr()) {
-    throw RunError("target host '" + spec.target.endpoint.host +
+    throw RunError(std::string("target host '") + spec.target.endpoint.host +
                    "' is not an IPv4 address or localhost");
   }
   if (spec.target.target.empty()) spec.target.target.push_back('/');

@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j2 --target iolab
+cmake --build build -j2 --target iolab >&2  # stdout is the table alone
 ./build/iolab experiment config/experiments/seed-2017.yaml "$@"
