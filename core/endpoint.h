@@ -28,7 +28,7 @@ std::optional<Endpoint> parse_endpoint(std::string_view text);
 /// An http:// URL split into what a client needs.
 struct Url {
   Endpoint endpoint;
-  std::string host_header;  ///< "host" or "host:port", as sent in the Host header.
+  std::string host_header;   ///< "host" or "host:port", as sent in the Host header.
   std::string target = "/";  ///< Path and query, never empty.
 
   std::string to_string() const { return "http://" + host_header + target; }

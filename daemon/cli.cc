@@ -198,9 +198,8 @@ int cmd_run(const RunFlags& f) {
   const std::stop_token stop = signals.watch();
   raise_fd_limit();
   Lab lab(profile, self_executable());
-  const ReportRow row = variant
-                            ? lab.run_variant(*variant, load, f.path, stop, stderr_progress())
-                            : lab.run_target(load, stop, stderr_progress());
+  const ReportRow row = variant ? lab.run_variant(*variant, load, f.path, stop, stderr_progress())
+                                : lab.run_target(load, stop, stderr_progress());
   std::cout << render_report({row}, format, f.wide) << std::flush;
   return stop.stop_requested() ? kExitFailure : 0;
 }
@@ -225,16 +224,16 @@ int cmd_experiment(const ExperimentFlags& f) {
   std::cout << render_report(rows, format, f.wide) << std::flush;
   if (!f.out.empty()) {
     std::filesystem::create_directories(f.out);
-    for (const auto& [ext, fmt] : {std::pair{"rst", ReportFormat::kRst},
-                                   std::pair{"csv", ReportFormat::kCsv},
-                                   std::pair{"json", ReportFormat::kJson}}) {
+    for (const auto& [ext, fmt] :
+         {std::pair{"rst", ReportFormat::kRst}, std::pair{"csv", ReportFormat::kCsv},
+          std::pair{"json", ReportFormat::kJson}}) {
       std::ofstream(std::filesystem::path(f.out) / (experiment.name + "." + ext))
           << render_report(rows, fmt, true);
     }
   }
   if (stop.stop_requested()) {
-    std::cerr << "iolab: interrupted after " << rows.size() << " of "
-              << experiment.variants.size() << " variants\n";
+    std::cerr << "iolab: interrupted after " << rows.size() << " of " << experiment.variants.size()
+              << " variants\n";
     return kExitFailure;
   }
   return 0;
@@ -311,10 +310,12 @@ int run_cli(int argc, char** argv) {
   app.set_version_flag("--version", std::string(IOLAB_VERSION " (" IOLAB_GIT_REVISION ")"));
 
   RunFlags run;
-  auto* run_cmd = app.add_subcommand("run", "one embedded run: stub, variant and load, then the table");
+  auto* run_cmd =
+      app.add_subcommand("run", "one embedded run: stub, variant and load, then the table");
   run_cmd->add_option("--variant", run.variant, "variant to start, as threads:100");
   run_cmd->add_option("--target", run.target, "load this http:// URL instead (loopback only)");
-  run_cmd->add_option("-c,--connections", run.connections, "connections in all")->capture_default_str();
+  run_cmd->add_option("-c,--connections", run.connections, "connections in all")
+      ->capture_default_str();
   run_cmd->add_option("-t,--threads", run.threads, "load threads")->capture_default_str();
   run_cmd->add_option("-d,--duration", run.duration, "measured duration")->capture_default_str();
   run_cmd->add_option("--warmup", run.warmup, "unrecorded load before")->capture_default_str();

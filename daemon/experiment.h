@@ -23,7 +23,7 @@ class ConfigError : public std::runtime_error {
 struct ExperimentSpec {
   std::string name;
   StubProfile upstream;
-  LoadSpec load;             ///< `target` is left empty: each variant's port fills it in.
+  LoadSpec load;  ///< `target` is left empty: each variant's port fills it in.
   std::string path = "/remote";
   std::vector<VariantSpec> variants;
 };

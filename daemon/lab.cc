@@ -38,8 +38,7 @@ ReportRow Lab::run_variant(const VariantSpec& variant, LoadSpec load, const std:
   load.target.endpoint = Endpoint{"127.0.0.1", port};
   load.target.host_header = load.target.endpoint.to_string();
   load.target.target = path;
-  const double bound =
-      path == "/remote" ? load.connections / to_seconds(profile_.delay) : 0.0;
+  const double bound = path == "/remote" ? load.connections / to_seconds(profile_.delay) : 0.0;
   ReportRow row = measure(variant.name(), load, bound, stop, progress);
   supervisor.stop();
   return row;
@@ -50,8 +49,8 @@ ReportRow Lab::run_target(LoadSpec load, std::stop_token stop, const ProgressFn&
   return measure(label, std::move(load), 0.0, stop, progress);
 }
 
-std::vector<ReportRow> Lab::run_experiment(const ExperimentSpec& experiment,
-                                           std::stop_token stop, const ProgressFn& progress) {
+std::vector<ReportRow> Lab::run_experiment(const ExperimentSpec& experiment, std::stop_token stop,
+                                           const ProgressFn& progress) {
   std::vector<ReportRow> rows;
   for (const VariantSpec& variant : experiment.variants) {
     if (stop.stop_requested()) break;

@@ -41,8 +41,8 @@ class Lab {
   uint16_t stub_port() const { return stub_.port(); }
 
  private:
-  ReportRow measure(const std::string& label, LoadSpec load, double bound_rps,
-                    std::stop_token stop, const ProgressFn& progress);
+  ReportRow measure(const std::string& label, LoadSpec load, double bound_rps, std::stop_token stop,
+                    const ProgressFn& progress);
 
   StubProfile profile_;
   std::string executable_;

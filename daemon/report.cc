@@ -60,7 +60,8 @@ std::string render_rst(const Columns& t) {
   }
   std::string rule;
   for (size_t c = 0; c < widths.size(); ++c) {
-    rule += (c ? " " : "") + std::string(widths[c], '=');
+    if (c) rule.push_back(' ');
+    rule.append(widths[c], '=');
   }
   auto line = [&](const std::vector<std::string>& cells) {
     std::string out;
@@ -81,7 +82,10 @@ std::string render_rst(const Columns& t) {
 std::string render_csv(const Columns& t) {
   auto line = [](const std::vector<std::string>& cells) {
     std::string out;
-    for (size_t c = 0; c < cells.size(); ++c) out += (c ? "," : "") + cells[c];
+    for (size_t c = 0; c < cells.size(); ++c) {
+      if (c) out.push_back(',');
+      out += cells[c];
+    }
     return out + "\n";
   };
   std::string out = line(t.header);
@@ -102,11 +106,13 @@ std::string render_json(const std::vector<ReportRow>& rows) {
     j["requests"] = r.requests;
     j["duration_s"] = to_seconds(r.elapsed);
     j["rps"] = r.rps();
-    j["latency_ms"] = {{"min", to_ms(h.min())},           {"p50", to_ms(h.percentile(50))},
-                       {"p99", to_ms(h.percentile(99))},  {"p99.9", to_ms(h.percentile(99.9))},
-                       {"max", to_ms(h.max())},           {"mean", to_ms(h.mean())}};
-    j["errors"] = {{"connect", r.errors.connect}, {"read", r.errors.read},
-                   {"write", r.errors.write},     {"timeout", r.errors.timeout},
+    j["latency_ms"] = {{"min", to_ms(h.min())},          {"p50", to_ms(h.percentile(50))},
+                       {"p99", to_ms(h.percentile(99))}, {"p99.9", to_ms(h.percentile(99.9))},
+                       {"max", to_ms(h.max())},          {"mean", to_ms(h.mean())}};
+    j["errors"] = {{"connect", r.errors.connect},
+                   {"read", r.errors.read},
+                   {"write", r.errors.write},
+                   {"timeout", r.errors.timeout},
                    {"status", r.errors.status}};
     j["reconnects"] = r.reconnects;
     if (const auto bound = row.bound_percent()) {
@@ -134,9 +140,12 @@ std::optional<ReportFormat> parse_report_format(std::string_view text) {
 
 std::string render_report(const std::vector<ReportRow>& rows, ReportFormat format, bool wide) {
   switch (format) {
-    case ReportFormat::kRst: return render_rst(tabulate(rows, wide));
-    case ReportFormat::kCsv: return render_csv(tabulate(rows, true));
-    case ReportFormat::kJson: return render_json(rows);
+    case ReportFormat::kRst:
+      return render_rst(tabulate(rows, wide));
+    case ReportFormat::kCsv:
+      return render_csv(tabulate(rows, true));
+    case ReportFormat::kJson:
+      return render_json(rows);
   }
   return {};
 }

@@ -11,7 +11,7 @@ namespace iolab {
 
 /// One row of the seed's table: what was loaded and what the load engine measured.
 struct ReportRow {
-  std::string label;     ///< Variant name ("threads:10") or target URL.
+  std::string label;  ///< Variant name ("threads:10") or target URL.
   LoadResult result;
   double bound_rps = 0;  ///< Little's-law bound, connections / upstream delay; 0 when unknown.
 

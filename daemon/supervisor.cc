@@ -44,18 +44,12 @@ Supervisor::Supervisor(WorkerSetSpec spec) : spec_(std::move(spec)) {}
 Supervisor::~Supervisor() { stop(); }
 
 std::vector<std::string> Supervisor::worker_args() const {
-  return {spec_.executable,
-          "worker",
-          "--variant",
-          spec_.variant.name(),
-          "--listen",
-          spec_.listen.host + ":" + std::to_string(port_),
-          "--upstream",
-          spec_.upstream.url.to_string(),
-          "--upstream-timeout",
-          format_duration(spec_.upstream.timeout),
-          "--ready-fd",
-          std::to_string(kReadyFd)};
+  return {spec_.executable,     "worker",
+          "--variant",          spec_.variant.name(),
+          "--listen",           spec_.listen.host + ":" + std::to_string(port_),
+          "--upstream",         spec_.upstream.url.to_string(),
+          "--upstream-timeout", format_duration(spec_.upstream.timeout),
+          "--ready-fd",         std::to_string(kReadyFd)};
 }
 
 Supervisor::Worker Supervisor::spawn(int ready_fd) {
@@ -126,8 +120,8 @@ uint16_t Supervisor::start() {
     for (int fd : ready_fds) {
       pollfd p{fd, POLLIN, 0};
       char byte = 0;
-      if (start_error_.empty() && (::poll(&p, 1, poll_ms(deadline - Clock::now())) != 1 ||
-                                   ::read(fd, &byte, 1) != 1)) {
+      if (start_error_.empty() &&
+          (::poll(&p, 1, poll_ms(deadline - Clock::now())) != 1 || ::read(fd, &byte, 1) != 1)) {
         start_error_ = "variant " + spec_.variant.name() + ": a worker did not start";
       }
       ::close(fd);

@@ -13,12 +13,12 @@ using namespace std::chrono_literals;
 
 /// What the load engine is asked to do. Echoed back in LoadResult.
 struct LoadSpec {
-  Url target;                                 ///< http:// URL; its host must be admitted by the caller.
-  int connections = 400;                      ///< In all, spread over the threads.
-  int threads = 2;                            ///< Each its own epoll loop.
-  std::chrono::nanoseconds duration = 20s;    ///< The measured window.
-  std::chrono::nanoseconds warmup = 0s;       ///< Load before the window, not recorded.
-  std::chrono::nanoseconds timeout = 10s;     ///< Per request; the connection is then reopened.
+  Url target;             ///< http:// URL; its host must be admitted by the caller.
+  int connections = 400;  ///< In all, spread over the threads.
+  int threads = 2;        ///< Each its own epoll loop.
+  std::chrono::nanoseconds duration = 20s;  ///< The measured window.
+  std::chrono::nanoseconds warmup = 0s;     ///< Load before the window, not recorded.
+  std::chrono::nanoseconds timeout = 10s;   ///< Per request; the connection is then reopened.
   uint64_t max_requests = 0;  ///< 0: unbounded. Else no more than this many are sent in all, and
                               ///< the run ends when they are all answered (or at the deadline).
 };
@@ -34,7 +34,8 @@ struct ErrorCounts {
   uint64_t total() const { return connect + read + write + timeout + status; }
 };
 
-/// A run that cannot start (target unreachable, bad spec). Mid-run failures are counted, never thrown.
+/// A run that cannot start (target unreachable, bad spec). Mid-run failures are counted, never
+/// thrown.
 class RunError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;

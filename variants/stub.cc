@@ -35,7 +35,8 @@ std::string html_body(size_t bytes) {
       "</style>\n</head>\n<body>\n<h1>iolab upstream stub</h1>\n"
       "<p>This page stands in for the slow upstream service of the 2017 experiment: it answers\n"
       "every request after a configured delay, as an nginx with a sleeping upstream would.</p>\n"
-      "<p>Override the profile per request with <em>?delay=50ms&amp;status=503&amp;size=100</em>.</p>\n"
+      "<p>Override the profile per request with "
+      "<em>?delay=50ms&amp;status=503&amp;size=100</em>.</p>\n"
       "</body>\n</html>\n";
   std::string body = kPage.substr(0, std::min(bytes, kPage.size()));
   if (body.size() < bytes) {
@@ -61,9 +62,9 @@ struct Conn {
   std::string in;
   std::string out;
   size_t out_offset = 0;
-  bool waiting = false;      // a request is parsed and its timer is pending
-  bool keep_alive = true;    // of the request being answered
-  bool want_write = false;   // EPOLLOUT registered
+  bool waiting = false;     // a request is parsed and its timer is pending
+  bool keep_alive = true;   // of the request being answered
+  bool want_write = false;  // EPOLLOUT registered
   int status = 200;
   size_t body_bytes = 0;
   Clock::time_point started;
@@ -84,7 +85,8 @@ class UpstreamStub::Loop {
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
     timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (epoll_fd_ < 0 || timer_fd_ < 0 || wake_fd_ < 0) throw StartError("stub: epoll set-up failed");
+    if (epoll_fd_ < 0 || timer_fd_ < 0 || wake_fd_ < 0)
+      throw StartError("stub: epoll set-up failed");
     add(listen_fd_, EPOLLIN);
     add(timer_fd_, EPOLLIN);
     add(wake_fd_, EPOLLIN);
@@ -168,7 +170,8 @@ class UpstreamStub::Loop {
   }
 
   void on_socket(int fd, uint32_t events) {
-    Conn* c = static_cast<size_t>(fd) < conns_.size() ? conns_[static_cast<size_t>(fd)].get() : nullptr;
+    Conn* c =
+        static_cast<size_t>(fd) < conns_.size() ? conns_[static_cast<size_t>(fd)].get() : nullptr;
     if (!c) return;
     if (events & EPOLLOUT) {
       if (!flush(fd, *c)) return;
@@ -270,8 +273,8 @@ class UpstreamStub::Loop {
   // Writes what is pending; returns false when the connection was closed.
   bool flush(int fd, Conn& c) {
     while (c.out_offset < c.out.size()) {
-      const ssize_t n = ::send(fd, c.out.data() + c.out_offset, c.out.size() - c.out_offset,
-                               MSG_NOSIGNAL);
+      const ssize_t n =
+          ::send(fd, c.out.data() + c.out_offset, c.out.size() - c.out_offset, MSG_NOSIGNAL);
       if (n > 0) {
         c.out_offset += static_cast<size_t>(n);
         continue;

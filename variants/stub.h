@@ -16,10 +16,10 @@ using namespace std::chrono_literals;
 /// How the stub answers, unless a request's query string overrides it
 /// (`?delay=50ms&status=503&size=100`, each capped by the maxima below).
 struct StubProfile {
-  std::chrono::nanoseconds delay = 100ms;      ///< Time from request to answer.
-  std::chrono::nanoseconds max_delay = 60s;    ///< Cap on `?delay=`.
-  size_t body_bytes = 612;                     ///< As nginx's default page.
-  size_t max_body_bytes = 16 * 1024 * 1024;    ///< Cap on `?size=`.
+  std::chrono::nanoseconds delay = 100ms;    ///< Time from request to answer.
+  std::chrono::nanoseconds max_delay = 60s;  ///< Cap on `?delay=`.
+  size_t body_bytes = 612;                   ///< As nginx's default page.
+  size_t max_body_bytes = 16 * 1024 * 1024;  ///< Cap on `?size=`.
 };
 
 /// The slow upstream of the seed experiment: an HTTP/1.1 keep-alive server on one epoll thread

@@ -110,9 +110,9 @@ void ThreadsVariant::handle_remote(std::string& body, int& status) {
   if (!res) {
     const auto err = res.error();
     // httplib reports a read timeout as a read error; the clock tells them apart.
-    const bool timed_out = err == httplib::Error::ConnectionTimeout ||
-                           (err == httplib::Error::Read &&
-                            Clock::now() - started >= upstream_.timeout * 95 / 100);
+    const bool timed_out =
+        err == httplib::Error::ConnectionTimeout ||
+        (err == httplib::Error::Read && Clock::now() - started >= upstream_.timeout * 95 / 100);
     status = timed_out ? 504 : 502;
     body = std::string(R"({"error":")") + (timed_out ? "upstream timeout" : "upstream failed") +
            R"(","detail":")" + httplib::to_string(err) + "\"}";

@@ -33,9 +33,9 @@ std::optional<VariantSpec> parse_variant(std::string_view text, std::string* err
 
 /// Where a variant's /remote goes and how long it waits.
 struct UpstreamOptions {
-  Url url;                                            ///< GET for every /remote.
-  std::chrono::nanoseconds connect_timeout = 2s;      ///< Then 504.
-  std::chrono::nanoseconds timeout = 10s;             ///< For the whole answer; then 504.
+  Url url;                                        ///< GET for every /remote.
+  std::chrono::nanoseconds connect_timeout = 2s;  ///< Then 504.
+  std::chrono::nanoseconds timeout = 10s;         ///< For the whole answer; then 504.
 };
 
 /// One concurrency model serving `/remote` and `/plaintext` in this process.

@@ -38,7 +38,9 @@ Outcome iolab(const std::string& args) {
   return o;
 }
 
-size_t lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
+size_t lines(const std::string& s) {
+  return static_cast<size_t>(std::count(s.begin(), s.end(), '\n'));
+}
 
 struct BadInput {
   const char* args;
@@ -96,9 +98,9 @@ TEST(CliTest, EmbeddedRunPrintsTheSeedTable) {
   EXPECT_EQ(rule.find_first_not_of("= "), std::string::npos);
   std::istringstream h(header);
   std::vector<std::string> columns{std::istream_iterator<std::string>(h), {}};
-  EXPECT_EQ(columns, (std::vector<std::string>{"variant", "min", "p50", "p99", "p99.9", "max",
-                                               "mean", "duration", "requests", "rps", "errors",
-                                               "bound%"}));
+  EXPECT_EQ(columns,
+            (std::vector<std::string>{"variant", "min", "p50", "p99", "p99.9", "max", "mean",
+                                      "duration", "requests", "rps", "errors", "bound%"}));
   EXPECT_EQ(row.rfind("threads:5 ", 0), 0u) << row;
 }
 

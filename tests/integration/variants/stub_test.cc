@@ -82,7 +82,8 @@ TEST(UpstreamStubTest, HoldsThousandsOfDelayedRequestsOnOneThread) {
   }
   const std::string request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
   const auto sent = Clock::now();
-  for (int fd : fds) ASSERT_EQ(::send(fd, request.data(), request.size(), 0), (ssize_t)request.size());
+  for (int fd : fds)
+    ASSERT_EQ(::send(fd, request.data(), request.size(), 0), (ssize_t)request.size());
 
   int answered = 0;
   const auto deadline = Clock::now() + 10s;

@@ -19,8 +19,8 @@ TEST(DurationTest, ParsesEveryUnit) {
 }
 
 TEST(DurationTest, RejectsMalformedText) {
-  for (const char* bad : {"", "5", "ms", "5x", "-5s", "5 s", "1.s", ".5s", "5ss", "1e3s",
-                          "99999999999999h"}) {
+  for (const char* bad :
+       {"", "5", "ms", "5x", "-5s", "5 s", "1.s", ".5s", "5ss", "1e3s", "99999999999999h"}) {
     EXPECT_FALSE(parse_duration(bad).has_value()) << bad;
   }
 }

@@ -34,7 +34,8 @@ struct BadFile {
 
 TEST(ExperimentTest, RejectsBadFilesNamingLineAndKey) {
   const BadFile cases[] = {
-      {"name: x\nload: {connections: 1}\nvariants: []\n", "f.yaml:3: variants: expected a non-empty list"},
+      {"name: x\nload: {connections: 1}\nvariants: []\n",
+       "f.yaml:3: variants: expected a non-empty list"},
       {"name: x\nload: {connections: 0}\nvariants: [{kind: threads, threads: 1}]\n",
        "f.yaml:2: load.connections: 0 is out of range"},
       {"name: x\nload: {duration: 5x}\nvariants: [{kind: threads, threads: 1}]\n",

@@ -5,7 +5,8 @@
 namespace iolab {
 namespace {
 
-ReportRow row(const std::string& label, std::initializer_list<int> latencies_ms, uint64_t requests) {
+ReportRow row(const std::string& label, std::initializer_list<int> latencies_ms,
+              uint64_t requests) {
   ReportRow r;
   r.label = label;
   for (int ms : latencies_ms) r.result.latency.record(std::chrono::milliseconds(ms));
