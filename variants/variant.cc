@@ -4,6 +4,8 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "variants/async_variant.h"
+#include "variants/fiber_variant.h"
 #include "variants/threads_variant.h"
 
 namespace iolab {
@@ -17,7 +19,7 @@ std::string VariantSpec::name() const {
 }
 
 const std::vector<std::string>& variant_kinds() {
-  static const std::vector<std::string> kinds{"threads"};
+  static const std::vector<std::string> kinds{"async", "fiber", "fiber-blocking", "threads"};
   return kinds;
 }
 
@@ -56,6 +58,11 @@ std::optional<VariantSpec> parse_variant(std::string_view text, std::string* err
 
 std::unique_ptr<Variant> make_variant(const VariantSpec& spec, const UpstreamOptions& upstream) {
   if (spec.kind == "threads") return std::make_unique<ThreadsVariant>(spec.threads, upstream);
+  if (spec.kind == "async") return std::make_unique<AsyncVariant>(upstream, spec.pool_size);
+  if (spec.kind == "fiber" || spec.kind == "fiber-blocking") {
+    return std::make_unique<FiberVariant>(upstream, spec.kind == "fiber-blocking",
+                                          spec.stack_bytes);
+  }
   throw StartError("unknown variant kind '" + spec.kind + "'");
 }
 

@@ -19,6 +19,8 @@ struct VariantSpec {
   std::string kind = "threads";  ///< One of variant_kinds().
   int threads = 10;              ///< Pool size, for kind "threads".
   int workers = 2;               ///< Worker processes sharing the port.
+  int pool_size = 0;             ///< Upstream connections per worker, for kind "async"; 0: no cap.
+  size_t stack_bytes = 64 * 1024;  ///< Stack of each fiber, for kinds "fiber" and "fiber-blocking".
 
   /// The label used in tables and metrics: "threads:100", "async".
   std::string name() const;
