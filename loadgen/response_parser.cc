@@ -63,6 +63,7 @@ void ResponseParser::begin_response() noexcept {
   line_len_ = 0;
   remaining_ = 0;
   content_length_ = 0;
+  body_bytes_ = 0;
   error_ = "";
   status_ = 0;
   http10_ = false;
@@ -94,6 +95,7 @@ ResponseParser::FeedResult ResponseParser::feed(const char* data, size_t n) noex
         const uint64_t take = std::min<uint64_t>(remaining_, n - pos);
         pos += static_cast<size_t>(take);
         remaining_ -= take;
+        body_bytes_ += take;
         if (remaining_ == 0) {
           if (state_ == State::kChunkData) {
             state_ = State::kChunkDataEnd;
@@ -105,6 +107,7 @@ ResponseParser::FeedResult ResponseParser::feed(const char* data, size_t n) noex
         break;
       }
       case State::kCloseDelimited:
+        body_bytes_ += n - pos;
         pos = n;
         break;
       case State::kError:

@@ -62,6 +62,9 @@ class ResponseParser {
   /// close", HTTP/1.0 without "Connection: keep-alive", a close-delimited body, or 101.
   bool should_close() const noexcept;
 
+  /// Body bytes of the current (or just completed) response, chunk framing excluded.
+  uint64_t body_bytes() const noexcept { return body_bytes_; }
+
   /// A static, one-line reason for the last kError; empty otherwise.
   std::string_view error() const noexcept { return error_; }
 
@@ -93,6 +96,7 @@ class ResponseParser {
   size_t line_len_ = 0;
   uint64_t remaining_ = 0;
   uint64_t content_length_ = 0;
+  uint64_t body_bytes_ = 0;
   const char* error_ = "";
   int status_ = 0;
   State state_ = State::kDone;
