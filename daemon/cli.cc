@@ -155,6 +155,8 @@ struct ServeFlags {
 
 struct WorkerFlags {
   std::string variant;
+  int pool_size = 0;
+  size_t stack_bytes = 64 * 1024;
   std::string listen;
   std::string upstream;
   std::string upstream_timeout = "10s";
@@ -295,6 +297,8 @@ int cmd_worker(const WorkerFlags& f) {
   std::string error;
   auto variant = parse_variant(f.variant, &error);
   if (!variant) throw UsageError(error);
+  variant->pool_size = f.pool_size;
+  variant->stack_bytes = f.stack_bytes;
   UpstreamOptions upstream;
   upstream.url = admitted_url("--upstream", f.upstream);
   upstream.timeout = duration_flag("--upstream-timeout", f.upstream_timeout);
@@ -360,6 +364,8 @@ int run_cli(int argc, char** argv) {
   worker_cmd->add_option("--upstream", worker.upstream)->required();
   worker_cmd->add_option("--upstream-timeout", worker.upstream_timeout);
   worker_cmd->add_option("--ready-fd", worker.ready_fd);
+  worker_cmd->add_option("--pool-size", worker.pool_size);
+  worker_cmd->add_option("--stack-bytes", worker.stack_bytes);
 
   const auto commands = app.get_subcommands([](CLI::App*) { return true; });
   if (argc > 1 && argv[1][0] != '-' &&

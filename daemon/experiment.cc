@@ -123,7 +123,7 @@ ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string&
   for (size_t i = 0; i < variants.size(); ++i) {
     const auto v = variants[i];
     const std::string key = "variants[" + std::to_string(i) + "]";
-    r.require_map(v, key, {"kind", "threads", "workers"});
+    r.require_map(v, key, {"kind", "threads", "workers", "pool_size", "stack_bytes"});
     if (!v["kind"]) r.fail(v, key + ".kind", "missing");
     VariantSpec base;
     base.kind = r.scalar(v["kind"], key + ".kind");
@@ -132,6 +132,17 @@ ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string&
       r.fail(v["kind"], key + ".kind", error);
     }
     if (v["workers"]) base.workers = r.integer(v["workers"], key + ".workers", 1, kMaxWorkers);
+    if (v["pool_size"]) {
+      if (base.kind != "async") r.fail(v["pool_size"], key + ".pool_size", "only kind 'async' has a pool");
+      base.pool_size = r.integer(v["pool_size"], key + ".pool_size", 0, 1000000);
+    }
+    if (v["stack_bytes"]) {
+      if (base.kind.rfind("fiber", 0) != 0) {
+        r.fail(v["stack_bytes"], key + ".stack_bytes", "only fiber kinds have stacks");
+      }
+      base.stack_bytes = static_cast<size_t>(
+          r.integer(v["stack_bytes"], key + ".stack_bytes", 16 * 1024, 64 * 1024 * 1024));
+    }
     if (base.kind != "threads") {
       if (v["threads"]) r.fail(v["threads"], key + ".threads", "only kind 'threads' takes threads");
       spec.variants.push_back(base);

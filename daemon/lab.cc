@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/duration.h"
+#include "daemon/process_usage.h"
 #include "daemon/supervisor.h"
 
 namespace iolab {
@@ -39,7 +40,12 @@ ReportRow Lab::run_variant(const VariantSpec& variant, LoadSpec load, const std:
   load.target.host_header = load.target.endpoint.to_string();
   load.target.target = path;
   const double bound = path == "/remote" ? load.connections / to_seconds(profile_.delay) : 0.0;
+  const ProcessUsage before = read_usage(supervisor.pids());
   ReportRow row = measure(variant.name(), load, bound, stop, progress);
+  ProcessUsage after = read_usage(supervisor.pids());
+  // A worker restarted meanwhile starts its CPU count afresh; never report less than zero.
+  after.cpu_seconds = std::max(0.0, after.cpu_seconds - before.cpu_seconds);
+  row.usage = after;
   supervisor.stop();
   return row;
 }
@@ -75,7 +81,7 @@ ReportRow Lab::measure(const std::string& label, LoadSpec load, double bound_rps
       }
     });
   }
-  ReportRow row{label, run_load(load, stop, &live), bound_rps};
+  ReportRow row{label, run_load(load, stop, &live), bound_rps, std::nullopt};
   reporter = {};
   return row;
 }

@@ -25,7 +25,7 @@ Columns tabulate(const std::vector<ReportRow>& rows, bool wide) {
   Columns t;
   t.header = {"variant", "min", "p50", "p99", "p99.9", "max", "mean", "duration", "requests"};
   if (wide) {
-    for (const char* h : {"rps", "errors", "bound%"}) t.header.emplace_back(h);
+    for (const char* h : {"rps", "errors", "bound%", "rss_mb", "cpu_s"}) t.header.emplace_back(h);
   }
   for (const ReportRow& row : rows) {
     const LoadResult& r = row.result;
@@ -46,6 +46,9 @@ Columns tabulate(const std::vector<ReportRow>& rows, bool wide) {
       cells.push_back(std::to_string(r.errors.total()));
       const auto bound = row.bound_percent();
       cells.push_back(bound ? fixed(*bound, 1) : "-");
+      const auto& u = row.usage;
+      cells.push_back(u ? fixed(static_cast<double>(u->peak_rss_bytes) / (1 << 20), 1) : "-");
+      cells.push_back(u ? fixed(u->cpu_seconds, 2) : "-");
     }
     t.cells.push_back(std::move(cells));
   }

@@ -45,6 +45,8 @@ uint16_t ThreadsVariant::start(const Endpoint& listen) {
   const int threads = threads_;
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server_->set_tcp_nodelay(true);
+  // Under load the next request follows at once; a short idle wait lets stop() return quickly.
+  server_->set_keep_alive_timeout(1);
   int listen_fd = -1;
   server_->set_socket_options([&listen_fd](socket_t fd) {
     const int one = 1;

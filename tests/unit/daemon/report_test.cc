@@ -41,6 +41,14 @@ TEST(ReportTest, WideAddsRpsErrorsAndBound) {
   EXPECT_NE(table.find("200.0 3      5.0"), std::string::npos) << table;
 }
 
+TEST(ReportTest, WideShowsTheWorkersPeakMemoryAndCpu) {
+  ReportRow r = row("async", {100}, 4000);
+  r.usage = ProcessUsage{.peak_rss_bytes = 3 << 20, .threads = 2, .cpu_seconds = 1.5};
+  const std::string table = render_report({r}, ReportFormat::kRst, true);
+  EXPECT_NE(table.find("bound% rss_mb cpu_s"), std::string::npos) << table;
+  EXPECT_NE(table.find("5.0    3.0    1.50"), std::string::npos) << table;
+}
+
 TEST(ReportTest, EmptyRowsShowDashesNotZeros) {
   const std::string csv = render_report({row("threads:1", {}, 0)}, ReportFormat::kCsv, false);
   EXPECT_NE(csv.find("threads:1,-,-,-,-,-,-,20.00,0"), std::string::npos) << csv;
