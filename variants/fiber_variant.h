@@ -26,11 +26,8 @@ class FiberVariant final : public Variant {
 
   uint16_t start(const Endpoint& listen) override;
   void stop() override;
-  uint64_t requests_served() const override {
-    return stats_.requests.load(std::memory_order_relaxed);
-  }
   std::string name() const override { return blocking_ ? "fiber-blocking" : "fiber"; }
-  const ServerStats& stats() const { return stats_; }
+  const ServerStats& stats() const override { return stats_; }
 
  private:
   void run(int listen_fd);

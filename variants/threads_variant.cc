@@ -55,16 +55,20 @@ uint16_t ThreadsVariant::start(const Endpoint& listen) {
     listen_fd = fd;
   });
   server_->Get("/plaintext", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content("Hello, World!", "text/plain");
-    served_.fetch_add(1, std::memory_order_relaxed);
+    const auto started = Clock::now();
+    res.set_content(std::string(kPlaintextBody), "text/plain");
+    stats_.total.record(Clock::now() - started);
+    stats_.requests.fetch_add(1, std::memory_order_relaxed);
   });
   server_->Get("/remote", [this](const httplib::Request&, httplib::Response& res) {
+    const auto started = Clock::now();
     std::string body;
     int status = 200;
     handle_remote(body, status);
     res.status = status;
     res.set_content(body, "application/json");
-    served_.fetch_add(1, std::memory_order_relaxed);
+    stats_.total.record(Clock::now() - started);
+    stats_.requests.fetch_add(1, std::memory_order_relaxed);
   });
 
   int port = listen.port;
@@ -109,6 +113,7 @@ void ThreadsVariant::handle_remote(std::string& body, int& status) {
   }
   const auto started = Clock::now();
   const httplib::Result res = t_client.client->Get(upstream_.url.target.c_str());
+  stats_.upstream.record(Clock::now() - started);
   if (!res) {
     const auto err = res.error();
     // httplib reports a read timeout as a read error; the clock tells them apart.
@@ -116,14 +121,15 @@ void ThreadsVariant::handle_remote(std::string& body, int& status) {
         err == httplib::Error::ConnectionTimeout ||
         (err == httplib::Error::Read && Clock::now() - started >= upstream_.timeout * 95 / 100);
     status = timed_out ? 504 : 502;
-    body = std::string(R"({"error":")") + (timed_out ? "upstream timeout" : "upstream failed") +
-           R"(","detail":")" + httplib::to_string(err) + "\"}";
+    (timed_out ? stats_.upstream_timeouts : stats_.upstream_failures)
+        .fetch_add(1, std::memory_order_relaxed);
+    body = upstream_error_body(timed_out, httplib::to_string(err));
     t_client.client->stop();
     return;
   }
-  status = res->status >= 500 ? 502 : 200;
-  body = R"({"upstream_status":)" + std::to_string(res->status) + R"(,"upstream_bytes":)" +
-         std::to_string(res->body.size()) + "}";
+  status = remote_status(res->status);
+  if (status != 200) stats_.upstream_failures.fetch_add(1, std::memory_order_relaxed);
+  body = remote_body(res->status, res->body.size());
 }
 
 }  // namespace iolab

@@ -23,7 +23,9 @@ class ThreadsVariant final : public Variant {
 
   uint16_t start(const Endpoint& listen) override;
   void stop() override;
-  uint64_t requests_served() const override { return served_.load(std::memory_order_relaxed); }
+  /// Queue wait is not recorded: cpp-httplib gives no hook between a connection becoming
+  /// readable and its handler starting.
+  const ServerStats& stats() const override { return stats_; }
   std::string name() const override;
 
  private:
@@ -31,7 +33,7 @@ class ThreadsVariant final : public Variant {
 
   int threads_;
   UpstreamOptions upstream_;
-  std::atomic<uint64_t> served_{0};
+  ServerStats stats_;
   std::unique_ptr<httplib::Server> server_;
   std::jthread listener_;
 };

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/endpoint.h"
+#include "variants/server_stats.h"
 
 namespace iolab {
 
@@ -56,7 +57,9 @@ class Variant {
   /// Idempotent; the destructor calls it.
   virtual void stop() = 0;
   /// Requests answered so far, any route, any status. Thread-safe.
-  virtual uint64_t requests_served() const = 0;
+  uint64_t requests_served() const { return stats().requests.load(std::memory_order_relaxed); }
+  /// What the variant recorded per request (total, queue wait, upstream). Thread-safe.
+  virtual const ServerStats& stats() const = 0;
   /// The label, as VariantSpec::name().
   virtual std::string name() const = 0;
 };

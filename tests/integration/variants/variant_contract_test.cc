@@ -94,6 +94,11 @@ TYPED_TEST(VariantContractTest, RemoteAnswersTheUpstreamStatusAndSizeAsJson) {
   EXPECT_EQ(plain->body, "Hello, World!");
   EXPECT_EQ(variant->requests_served(), 4u);
   EXPECT_EQ(variant->name(), TypeParam::kName);
+  const ServerStats& stats = variant->stats();
+  EXPECT_EQ(stats.total.count(), 4u);
+  EXPECT_EQ(stats.upstream.count(), 3u);
+  EXPECT_GE(stats.upstream.min(), 20ms);
+  EXPECT_GE(stats.total.max(), 20ms);
 }
 
 TYPED_TEST(VariantContractTest, Answers502WhenTheUpstreamIsDown) {
@@ -103,6 +108,7 @@ TYPED_TEST(VariantContractTest, Answers502WhenTheUpstreamIsDown) {
   const auto res = c.Get("/remote");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 502);
+  EXPECT_EQ(variant->stats().upstream_failures.load(), 1u);
 }
 
 TYPED_TEST(VariantContractTest, Answers504WhenTheUpstreamIsSlowerThanTheTimeout) {
@@ -117,6 +123,7 @@ TYPED_TEST(VariantContractTest, Answers504WhenTheUpstreamIsSlowerThanTheTimeout)
   const auto took = Clock::now() - started;
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 504);
+  EXPECT_EQ(variant->stats().upstream_timeouts.load(), 1u);
   EXPECT_GE(took, 300ms);
   EXPECT_LT(took, 2s);
   // The variant recovers: the next call with a fast answer succeeds.
