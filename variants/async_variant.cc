@@ -25,8 +25,8 @@ using Clock = std::chrono::steady_clock;
 enum Tag : uint64_t { kListen = 1, kDown = 2, kUp = 3, kWake = 4 };
 constexpr uint64_t key(Tag tag, int fd) { return (uint64_t{tag} << 32) | static_cast<uint32_t>(fd); }
 
-constexpr size_t kReadChunk = 64 * 1024;
-constexpr size_t kMaxBufferedInput = 1024 * 1024;
+constexpr size_t kReadChunk = size_t{64} * 1024;
+constexpr size_t kMaxBufferedInput = size_t{1024} * 1024;
 constexpr auto kSweepInterval = std::chrono::milliseconds(10);
 constexpr int kMaxEvents = 1024;
 

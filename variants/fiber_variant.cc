@@ -26,8 +26,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using WaitResult = FiberReactor::WaitResult;
 
-constexpr size_t kReadChunk = 16 * 1024;
-constexpr size_t kMaxBufferedInput = 1024 * 1024;
+constexpr size_t kReadChunk = size_t{16} * 1024;
+constexpr size_t kMaxBufferedInput = size_t{1024} * 1024;
 
 struct UpstreamAnswer {
   bool ok = false;

@@ -24,8 +24,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr size_t kMaxBufferedInput = 1024 * 1024;
-constexpr size_t kReadChunk = 16 * 1024;
+constexpr size_t kMaxBufferedInput = size_t{1024} * 1024;
+constexpr size_t kReadChunk = size_t{16} * 1024;
 
 // A page shaped like nginx's default welcome page, padded or cut to `bytes`.
 std::string html_body(size_t bytes) {
