@@ -3,51 +3,104 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <stop_token>
+#include <vector>
 
 #include "core/histogram.h"
 #include "loadgen/load_spec.h"
 
 namespace iolab {
 
-/// What one run measured. `latency` holds every answered request of the measured window.
+/// One second of a run, as the timeline keeps it.
+struct TimelinePoint {
+  int64_t second = 0;     ///< Index from the start of the run (warm-up included): [s, s+1).
+  bool warmup = false;    ///< The second began before the measured window.
+  uint64_t requests = 0;  ///< Answers that arrived in it, whatever their status.
+  uint64_t errors = 0;    ///< Errors of every kind counted in it.
+  std::chrono::nanoseconds p50{0};  ///< Of the latencies of its answers (corrected in open loop),
+  std::chrono::nanoseconds p99{0};  ///< within 1 %; zero when it had no answers.
+
+  bool operator==(const TimelinePoint&) const = default;
+};
+
+/// What one run measured. Histograms hold every answer of the measured window.
 struct LoadResult {
-  LoadSpec spec;
+  LoadSpec spec;  ///< As run: threads clamped to connections, an empty path made "/".
+  /// Latency of each answer. Open loop: from the request's intended send time (corrected for
+  /// coordinated omission). Closed loop: from its send.
   LatencyHistogram latency;
+  /// Latency from the actual send. Equal to `latency` in closed loop.
+  LatencyHistogram uncorrected;
   uint64_t requests = 0;    ///< Complete answers in the window, whatever their status.
   ErrorCounts errors;       ///< In the window.
   uint64_t reconnects = 0;  ///< Connections the server closed cleanly between answers, reopened.
   std::chrono::nanoseconds elapsed{0};  ///< Actual length of the measured window.
+  /// Open loop: how late requests sent in the window left against their schedule (a busy
+  /// connection or a busy sender delays them). Zero in closed loop.
+  std::chrono::nanoseconds lag_max{0};
+  std::chrono::nanoseconds lag_mean{0};
+  /// One point per second of the run, warm-up included, in order.
+  std::vector<TimelinePoint> timeline;
 
+  /// Achieved rate: answers per second of the window.
   double rps() const {
     const double s = static_cast<double>(elapsed.count()) / 1e9;
     return s > 0 ? static_cast<double>(requests) / s : 0.0;
   }
 };
 
-/// Live counters of a run in progress, readable from any thread while the engine writes them.
+/// Live view of a run in progress. The counters may be read from any thread while the engine
+/// writes them; each completed second of the timeline is handed to an optional callback.
 class LoadProgress {
  public:
+  using SecondFn = std::function<void(const TimelinePoint&)>;
+
+  LoadProgress() = default;
+  explicit LoadProgress(SecondFn on_second) : on_second_(std::move(on_second)) {}
+
   /// Answers so far, warm-up included.
   uint64_t requests() const { return requests_.load(std::memory_order_relaxed); }
   /// Errors so far, warm-up included.
   uint64_t errors() const { return errors_.load(std::memory_order_relaxed); }
+  /// The latest complete second, if one has completed. Any thread.
+  std::optional<TimelinePoint> last_second() const {
+    const std::lock_guard lock(mutex_);
+    return last_second_;
+  }
 
+  /// Engine side: adds to the counters. Lock-free, any thread.
   void add(uint64_t requests, uint64_t errors) {
     requests_.fetch_add(requests, std::memory_order_relaxed);
     errors_.fetch_add(errors, std::memory_order_relaxed);
+  }
+  /// Engine side: one more second completed. Called on the thread that called run_load, which
+  /// also runs the callback, in the order of the seconds.
+  void add_second(const TimelinePoint& point) {
+    {
+      const std::lock_guard lock(mutex_);
+      last_second_ = point;
+    }
+    if (on_second_) on_second_(point);
   }
 
  private:
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> errors_{0};
+  mutable std::mutex mutex_;
+  std::optional<TimelinePoint> last_second_;
+  SecondFn on_second_;
 };
 
-/// Runs a closed-loop load as `spec` says and blocks until it ends (deadline, max_requests
-/// reached and answered, or `stop` requested). Throws RunError before any load when the spec is
-/// invalid or the target refuses a first probe connection; once started, failures are counted.
-/// `progress`, if given, is updated at least every 100 ms.
+/// Runs a load as `spec` says and blocks until it ends (deadline, max_requests reached and
+/// answered, or `stop` requested). Throws RunError before any load when the spec is invalid or
+/// the target refuses a first probe connection; once started, failures are counted. `progress`,
+/// if given, has its counters updated at least every 100 ms and gets each second of the
+/// timeline within about 50 ms of its end. Memory is fixed at the start, whatever the length of
+/// the run, except for the timeline's few dozen bytes a second.
 LoadResult run_load(const LoadSpec& spec, std::stop_token stop = {},
                     LoadProgress* progress = nullptr);
 

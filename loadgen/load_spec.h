@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "core/endpoint.h"
 
@@ -18,9 +19,22 @@ struct LoadSpec {
   int threads = 2;        ///< Each its own epoll loop.
   std::chrono::nanoseconds duration = 20s;  ///< The measured window.
   std::chrono::nanoseconds warmup = 0s;     ///< Load before the window, not recorded.
-  std::chrono::nanoseconds timeout = 10s;   ///< Per request; the connection is then reopened.
+  std::chrono::nanoseconds timeout = 10s;   ///< Per request, from its actual send; then the
+                                            ///< connection is reopened.
   uint64_t max_requests = 0;  ///< 0: unbounded. Else no more than this many are sent in all, and
                               ///< the run ends when they are all answered (or at the deadline).
+  /// Open loop: requests per second in all, on a fixed schedule spread evenly over the
+  /// connections (wrk2's model); latency counts from each request's intended send time.
+  /// 0: closed loop, each connection sends its next request when the last is answered.
+  double rate = 0;
+  /// Closed loop only: requests written back to back on a connection before waiting for their
+  /// answers (as wrk's pipelining). 1: no pipelining.
+  int pipeline = 1;
+  std::string method = "GET";
+  /// Extra header lines, "Name: value", sent as given. A Host header here replaces the one
+  /// taken from the URL; Transfer-Encoding is not allowed.
+  std::vector<std::string> headers;
+  std::string body;  ///< Sent as is, with a Content-Length.
 };
 
 /// Errors by kind, as wrk counts them.

@@ -1,6 +1,7 @@
 #include "loadgen/response_parser.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <new>
 
@@ -21,9 +22,28 @@ std::string_view trim(std::string_view s) noexcept {
   return s;
 }
 
-bool is_token_char(char c) noexcept {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != '\0';
+// RFC 9110 token characters, as a table: every header name of every response passes through.
+constexpr std::array<bool, 256> kTokenChars = [] {
+  std::array<bool, 256> table{};
+  for (int c = '0'; c <= '9'; ++c) table[static_cast<size_t>(c)] = true;
+  for (int c = 'a'; c <= 'z'; ++c) table[static_cast<size_t>(c)] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) table[static_cast<size_t>(c)] = true;
+  for (const char c : std::string_view("!#$%&'*+-.^_`|~")) {
+    table[static_cast<unsigned char>(c)] = true;
+  }
+  return table;
+}();
+
+bool is_token_char(char c) noexcept { return kTokenChars[static_cast<unsigned char>(c)]; }
+
+// `name` equals `lower` (all lower case), ignoring the case of `name`. Inlined here: most headers
+// of a response are compared against a name or two before they are skipped.
+bool is_named(std::string_view name, std::string_view lower) noexcept {
+  if (name.size() != lower.size()) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    if ((name[i] | 0x20) != lower[i]) return false;
+  }
+  return true;
 }
 
 int hex_value(char c) noexcept {
@@ -235,9 +255,11 @@ bool ResponseParser::on_header_line(std::string_view line) noexcept {
   for (const char c : name) {
     if (!is_token_char(c)) return fail("malformed header name");
   }
+  // Only three headers frame a response; the others are checked and skipped.
+  if (name.size() != 14 && name.size() != 17 && name.size() != 10) return true;
   const std::string_view value = trim(line.substr(colon + 1));
 
-  if (equals_ignore_case(name, "content-length")) {
+  if (is_named(name, "content-length")) {
     if (value.empty() || value.size() > kMaxContentLengthDigits) {
       return fail("bad Content-Length");
     }
@@ -249,13 +271,13 @@ bool ResponseParser::on_header_line(std::string_view line) noexcept {
     if (has_content_length_ && length != content_length_) return fail("conflicting Content-Length");
     has_content_length_ = true;
     content_length_ = length;
-  } else if (equals_ignore_case(name, "transfer-encoding")) {
+  } else if (is_named(name, "transfer-encoding")) {
     has_transfer_encoding_ = true;
     // Only the final coding frames the message: chunked must come last to apply.
     chunked_ = false;
     for_each_token(
         value, [&](std::string_view token) { chunked_ = equals_ignore_case(token, "chunked"); });
-  } else if (equals_ignore_case(name, "connection")) {
+  } else if (is_named(name, "connection")) {
     for_each_token(value, [&](std::string_view token) {
       if (equals_ignore_case(token, "close")) close_ = true;
       if (equals_ignore_case(token, "keep-alive")) keep_alive_ = true;
@@ -270,7 +292,7 @@ bool ResponseParser::on_headers_end() noexcept {
     begin_response();
     return true;
   }
-  if (status_ == 101 || status_ == 204 || status_ == 304) {
+  if (status_ == 101 || status_ == 204 || status_ == 304 || no_body_) {
     state_ = State::kDone;
     return true;
   }

@@ -52,6 +52,10 @@ class ResponseParser {
   /// Forgets any partial response and error, for a new connection. Keeps the line buffer.
   void reset() noexcept;
 
+  /// Tells the parser the requests were HEAD: every answer ends with its headers, whatever its
+  /// Content-Length says. Kept across reset().
+  void set_no_body(bool no_body) noexcept { no_body_ = no_body; }
+
   /// True when some bytes of a response have been consumed but the response is not complete.
   bool in_progress() const noexcept { return started_ && state_ != State::kDone; }
 
@@ -107,6 +111,7 @@ class ResponseParser {
   bool has_content_length_ = false;
   bool chunked_ = false;
   bool has_transfer_encoding_ = false;
+  bool no_body_ = false;
 };
 
 }  // namespace iolab
