@@ -9,17 +9,22 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <optional>
 #include <stop_token>
 #include <thread>
 
 #include "core/duration.h"
 #include "core/errors.h"
+#include "daemon/client.h"
+#include "daemon/config.h"
+#include "daemon/daemon.h"
 #include "daemon/experiment.h"
 #include "daemon/lab.h"
 #include "daemon/report.h"
 #include "daemon/supervisor.h"
 #include "loadgen/engine.h"
+#include "loadgen/request.h"
 #include "variants/stub.h"
 
 namespace iolab {
@@ -126,6 +131,11 @@ struct RunFlags {
   int workers = 2;
   std::string path = "/remote";
   uint64_t requests = 0;
+  double rate = 0;
+  std::string method = "GET";
+  std::vector<std::string> headers;
+  std::string body;
+  int pipeline = 1;
   std::string format = "rst";
   bool wide = false;
 };
@@ -163,6 +173,15 @@ struct WorkerFlags {
   int ready_fd = -1;
 };
 
+// --body: the text itself, or with a leading '@' the bytes of that file.
+std::string body_flag(const std::string& text) {
+  if (text.empty() || text.front() != '@') return text;
+  const std::string path = text.substr(1);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError("--body: cannot read '" + path + "'");
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
 ReportFormat format_flag(const std::string& text) {
   const auto f = parse_report_format(text);
   if (!f) throw UsageError("unknown --format '" + text + "' (rst, csv, json)");
@@ -180,6 +199,25 @@ int cmd_run(const RunFlags& f) {
   load.warmup = duration_flag("--warmup", f.warmup, true);
   load.timeout = duration_flag("--timeout", f.timeout);
   load.max_requests = f.requests;
+  if (!(f.rate >= 0 && f.rate <= 1e9)) {
+    throw UsageError("--rate must be between 0 (closed loop) and 1e9 requests/s");
+  }
+  load.rate = f.rate;
+  require_range("--pipeline", f.pipeline, 1, 1024);
+  if (f.pipeline > 1 && f.rate > 0) {
+    throw UsageError(
+        "--pipeline applies to the closed loop; with --rate each connection keeps "
+        "one request in flight");
+  }
+  load.pipeline = f.pipeline;
+  load.method = f.method;
+  load.headers = f.headers;
+  load.body = body_flag(f.body);
+  try {
+    (void)build_request(load);  // Names a bad method or header now, as a usage error.
+  } catch (const RunError& e) {
+    throw UsageError(e.what());
+  }
   const ReportFormat format = format_flag(f.format);
   StubProfile profile;
   profile.delay = duration_flag("--upstream-delay", f.upstream_delay, true);
@@ -306,6 +344,36 @@ int cmd_worker(const WorkerFlags& f) {
   return run_worker(*variant, upstream, endpoint_flag("--listen", f.listen), f.ready_fd);
 }
 
+int cmd_daemon(const std::string& config_path) {
+  DaemonConfig config;
+  try {
+    if (!config_path.empty()) config = load_config_file(config_path);
+  } catch (const ConfigError& e) {
+    throw UsageError(e.what());
+  }
+  StopSignals signals;
+  raise_fd_limit();
+  Daemon daemon(config, self_executable());
+  const uint16_t port = daemon.start();
+  // The first line of stdout is the bound address: scripts and tests read the port from it.
+  std::cout << "iolab daemon listening on " << config.api_listen.host << ":" << port << std::endl;
+  signals.wait();
+  std::cerr << "iolab: stopping\n";
+  daemon.stop();
+  return 0;
+}
+
+int cmd_experiment_on_daemon(const ExperimentFlags& f, const std::string& url) {
+  (void)format_flag(f.format);
+  StopSignals signals;
+  const std::stop_token stop = signals.watch();
+  try {
+    return run_experiment_on_daemon(DaemonClientOptions{url, f.format, f.wide}, f.file, stop);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -328,6 +396,14 @@ int run_cli(int argc, char** argv) {
   run_cmd->add_option("--workers", run.workers, "variant worker processes")->capture_default_str();
   run_cmd->add_option("--path", run.path, "path loaded on the variant")->capture_default_str();
   run_cmd->add_option("-n,--requests", run.requests, "stop after this many requests (0: no limit)");
+  run_cmd->add_option("--rate", run.rate,
+                      "open loop: requests/s in all on a fixed schedule (0: closed loop)");
+  run_cmd->add_option("-m,--method", run.method, "request method")->capture_default_str();
+  run_cmd->add_option("-H,--header", run.headers, "extra header 'Name: value' (repeatable)")
+      ->allow_extra_args(false);
+  run_cmd->add_option("--body", run.body, "request body, or @FILE for a file's bytes");
+  run_cmd->add_option("--pipeline", run.pipeline, "closed loop: requests in flight per connection")
+      ->capture_default_str();
   run_cmd->add_option("--format", run.format, "rst, csv or json")->capture_default_str();
   run_cmd->add_flag("--wide", run.wide, "add rps, errors, bound%");
 
@@ -337,6 +413,24 @@ int run_cli(int argc, char** argv) {
   exp_cmd->add_option("--format", exp.format, "rst, csv or json")->capture_default_str();
   exp_cmd->add_flag("--wide", exp.wide, "add rps, errors, bound%");
   exp_cmd->add_option("--out", exp.out, "also write NAME.rst, .csv and .json here");
+  std::string exp_daemon;
+  exp_cmd->add_option("--daemon", exp_daemon, "submit to the daemon at this URL instead");
+
+  std::string daemon_config;
+  auto* daemon_cmd = app.add_subcommand("daemon", "the long-running service: REST API, run queue");
+  daemon_cmd->add_option("--config", daemon_config, "config file (default: built-in defaults)");
+
+  std::string report_id;
+  bool report_run = false;
+  DaemonClientOptions report;
+  auto* report_cmd = app.add_subcommand("report", "a stored experiment's (or run's) report");
+  report_cmd->add_option("id", report_id, "experiment id (a run id with --run)")->required();
+  report_cmd->add_option("--daemon", report.url, "daemon URL, as http://127.0.0.1:7070")
+      ->required();
+  report_cmd->add_option("--format", report.format, "rst, csv, json, svg or html")
+      ->capture_default_str();
+  report_cmd->add_flag("--wide", report.wide, "add rps, errors, bound%");
+  report_cmd->add_flag("--run", report_run, "ID is a run, not an experiment");
 
   StubFlags stub;
   auto* stub_cmd = app.add_subcommand("stub", "the upstream stub alone");
@@ -371,7 +465,8 @@ int run_cli(int argc, char** argv) {
   if (argc > 1 && argv[1][0] != '-' &&
       std::none_of(commands.begin(), commands.end(),
                    [&](CLI::App* c) { return c->get_name() == argv[1]; })) {
-    std::cerr << "iolab: unknown command '" << argv[1] << "' (run, experiment, stub, serve)\n";
+    std::cerr << "iolab: unknown command '" << argv[1]
+              << "' (run, experiment, stub, serve, daemon, report)\n";
     return kExitUsage;
   }
   try {
@@ -389,7 +484,18 @@ int run_cli(int argc, char** argv) {
 
   try {
     if (run_cmd->parsed()) return cmd_run(run);
+    if (exp_cmd->parsed() && !exp_daemon.empty()) return cmd_experiment_on_daemon(exp, exp_daemon);
     if (exp_cmd->parsed()) return cmd_experiment(exp);
+    if (daemon_cmd->parsed()) return cmd_daemon(daemon_config);
+    if (report_cmd->parsed()) {
+      if (report.format != "svg" && report.format != "html") (void)format_flag(report.format);
+      try {
+        print_daemon_report(report, report_id, report_run);
+      } catch (const std::invalid_argument& e) {
+        throw UsageError(e.what());
+      }
+      return 0;
+    }
     if (stub_cmd->parsed()) return cmd_stub(stub);
     if (serve_cmd->parsed()) return cmd_serve(serve);
     if (worker_cmd->parsed()) return cmd_worker(worker);

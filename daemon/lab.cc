@@ -2,10 +2,7 @@
 
 #include <unistd.h>
 
-#include <condition_variable>
 #include <cstdio>
-#include <mutex>
-#include <thread>
 
 #include "core/duration.h"
 #include "daemon/process_usage.h"
@@ -67,22 +64,14 @@ std::vector<ReportRow> Lab::run_experiment(const ExperimentSpec& experiment, std
 
 ReportRow Lab::measure(const std::string& label, LoadSpec load, double bound_rps,
                        std::stop_token stop, const ProgressFn& progress) {
-  LoadProgress live;
-  std::jthread reporter;
-  if (progress) {
-    const auto total = load.warmup + load.duration;
-    reporter = std::jthread([&, total](std::stop_token token) {
-      const auto started = Clock::now();
-      std::mutex m;
-      std::condition_variable_any cv;
-      std::unique_lock lock(m);
-      while (!cv.wait_for(lock, token, 1s, [&token] { return token.stop_requested(); })) {
-        progress(label, Clock::now() - started, total, live);
-      }
-    });
-  }
+  const auto total = load.warmup + load.duration;
+  // The engine hands over each second of its timeline as it ends: that is the progress line.
+  LoadProgress live([&](const TimelinePoint& point) {
+    if (!progress) return;
+    const auto elapsed = std::chrono::seconds(point.second + 1);
+    progress(label, std::min<std::chrono::nanoseconds>(elapsed, total), total, live);
+  });
   ReportRow row{label, run_load(load, stop, &live), bound_rps, std::nullopt};
-  reporter = {};
   return row;
 }
 
@@ -90,10 +79,16 @@ ProgressFn stderr_progress() {
   const bool tty = ::isatty(STDERR_FILENO) != 0;
   return [tty](const std::string& label, std::chrono::nanoseconds elapsed,
                std::chrono::nanoseconds total, const LoadProgress& p) {
-    std::fprintf(stderr, "%s%-14s %5.0fs/%.0fs %10llu answers %8llu errors%s", tty ? "\r" : "",
-                 label.c_str(), to_seconds(elapsed), to_seconds(total),
+    const auto second = p.last_second().value_or(TimelinePoint{});
+    std::fprintf(stderr,
+                 "%s%-14s %5.0fs/%.0fs %10llu answers %8llu errors | this second%s: %8llu answers "
+                 "%6llu errors p50 %8.3f ms p99 %8.3f ms%s",
+                 tty ? "\r" : "", label.c_str(), to_seconds(elapsed), to_seconds(total),
                  static_cast<unsigned long long>(p.requests()),
-                 static_cast<unsigned long long>(p.errors()), tty ? "" : "\n");
+                 static_cast<unsigned long long>(p.errors()), second.warmup ? " (warm-up)" : "",
+                 static_cast<unsigned long long>(second.requests),
+                 static_cast<unsigned long long>(second.errors), to_ms(second.p50),
+                 to_ms(second.p99), tty ? "" : "\n");
     std::fflush(stderr);
   };
 }

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "core/duration.h"
+#include "daemon/result_json.h"
 
 namespace iolab {
 namespace {
@@ -100,31 +101,27 @@ std::string render_json(const std::vector<ReportRow>& rows) {
   nlohmann::json out = nlohmann::json::array();
   for (const ReportRow& row : rows) {
     const LoadResult& r = row.result;
-    const LatencyHistogram& h = r.latency;
-    nlohmann::json j;
+    // The whole result, plus the row's own fields and the spec's main ones at the top level.
+    nlohmann::json j = result_to_json(r);
     j["variant"] = row.label;
     j["target"] = r.spec.target.to_string();
     j["connections"] = r.spec.connections;
     j["threads"] = r.spec.threads;
-    j["requests"] = r.requests;
-    j["duration_s"] = to_seconds(r.elapsed);
-    j["rps"] = r.rps();
-    j["latency_ms"] = {{"min", to_ms(h.min())},          {"p50", to_ms(h.percentile(50))},
-                       {"p99", to_ms(h.percentile(99))}, {"p99.9", to_ms(h.percentile(99.9))},
-                       {"max", to_ms(h.max())},          {"mean", to_ms(h.mean())}};
-    j["errors"] = {{"connect", r.errors.connect},
-                   {"read", r.errors.read},
-                   {"write", r.errors.write},
-                   {"timeout", r.errors.timeout},
-                   {"status", r.errors.status}};
-    j["reconnects"] = r.reconnects;
     if (const auto bound = row.bound_percent()) {
       j["bound_rps"] = row.bound_rps;
       j["bound_percent"] = *bound;
     }
+    if (row.usage) {
+      j["usage"] = {{"rss_bytes", row.usage->rss_bytes},
+                    {"peak_rss_bytes", row.usage->peak_rss_bytes},
+                    {"threads", row.usage->threads},
+                    {"cpu_seconds", row.usage->cpu_seconds}};
+    }
     out.push_back(std::move(j));
   }
-  return out.dump(2) + "\n";
+  // Compact: pretty-printed, each histogram bucket would take four lines (jq . indents it). A
+  // body read from a file may not be UTF-8; JSON cannot hold such bytes, so they are replaced.
+  return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace

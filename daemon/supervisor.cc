@@ -49,6 +49,8 @@ std::vector<std::string> Supervisor::worker_args() const {
           "--listen",           spec_.listen.host + ":" + std::to_string(port_),
           "--upstream",         spec_.upstream.url.to_string(),
           "--upstream-timeout", format_duration(spec_.upstream.timeout),
+          "--pool-size",        std::to_string(spec_.variant.pool_size),
+          "--stack-bytes",      std::to_string(spec_.variant.stack_bytes),
           "--ready-fd",         std::to_string(kReadyFd)};
 }
 

@@ -4,8 +4,10 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <atomic>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "core/errors.h"
 #include "variants/stub.h"
@@ -71,6 +73,35 @@ TEST(SupervisorTest, RestartsAWorkerThatDies) {
     const auto res = c.Get("/plaintext");
     return res && res->status == 200;
   }));
+}
+
+TEST(SupervisorTest, PassesThePoolSizeToTheWorkers) {
+  // async in one worker with 2 pooled upstream connections: 8 concurrent 100 ms calls take
+  // at least 4 rounds.
+  UpstreamStub stub(StubProfile{.delay = 100ms});
+  const uint16_t upstream = stub.start(Endpoint{"127.0.0.1", 0});
+  WorkerSetSpec spec = spec_for(upstream, 1);
+  spec.variant = *parse_variant("async");
+  spec.variant.workers = 1;
+  spec.variant.pool_size = 2;
+  Supervisor supervisor(spec);
+  const uint16_t port = supervisor.start();
+  std::atomic<int> ok{0};
+  const auto started = Clock::now();
+  {
+    std::vector<std::jthread> clients;
+    for (int i = 0; i < 8; ++i) {
+      clients.emplace_back([&] {
+        httplib::Client c("127.0.0.1", port);
+        c.set_read_timeout(10, 0);
+        const auto res = c.Get("/remote");
+        if (res && res->status == 200) ++ok;
+      });
+    }
+  }
+  EXPECT_EQ(ok.load(), 8);
+  EXPECT_GE(Clock::now() - started, std::chrono::milliseconds(400));
+  EXPECT_LE(stub.open_connections(), 2u);
 }
 
 TEST(SupervisorTest, StopEndsEveryWorkerAndFreesThePort) {

@@ -1,0 +1,27 @@
+#pragma once
+
+#include <stop_token>
+#include <string>
+
+namespace iolab {
+
+/// The daemon as a client sees it: `iolab report … --daemon URL` and `iolab experiment FILE
+/// --daemon URL`. A bearer token, if the daemon needs one, comes from the IOLAB_TOKEN
+/// environment variable. Failures throw std::runtime_error with a one-line reason (a refused
+/// request carries the daemon's error message and field).
+struct DaemonClientOptions {
+  std::string url;             ///< "http://127.0.0.1:7070"
+  std::string format = "rst";  ///< rst, csv or json
+  bool wide = false;
+};
+
+/// Prints the report of experiment `id` (or of run `id` when `run` is true) on stdout.
+void print_daemon_report(const DaemonClientOptions& options, const std::string& id, bool run);
+
+/// Submits the experiment file, shows progress on stderr (a line a second) until every run
+/// ends, then prints the report on stdout. When `stop` is requested, cancels the experiment's
+/// runs still queued or running. Returns 0 when every run is done, 1 otherwise.
+int run_experiment_on_daemon(const DaemonClientOptions& options, const std::string& file,
+                             std::stop_token stop);
+
+}  // namespace iolab

@@ -1,0 +1,1035 @@
+#include "daemon/daemon.h"
+
+#include <httplib.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <initializer_list>
+#include <limits>
+#include <set>
+#include <sstream>
+
+#include "core/duration.h"
+#include "core/errors.h"
+#include "daemon/api_error.h"
+#include "daemon/environment.h"
+#include "daemon/experiment.h"
+#include "daemon/lab.h"
+#include "daemon/process_usage.h"
+#include "daemon/report.h"
+#include "daemon/report_charts.h"
+#include "daemon/result_json.h"
+
+namespace iolab {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kMaxBodyBytes = 1 << 20;
+constexpr int kMaxLoadThreads = 256;
+constexpr int kMaxWorkers = 64;
+constexpr int kMaxPoolThreads = 10000;
+constexpr size_t kMaxListLimit = 1000;
+constexpr size_t kMaxPathBytes = 2048;
+constexpr double kMaxRate = 1e9;
+constexpr auto kMaxTimeout = std::chrono::nanoseconds(10min);
+constexpr const char* kJson = "application/json";
+
+// ---------------------------------------------------------------------------------------------
+// Request reading: every refusal is an ApiError naming the field.
+
+std::string content_type(const httplib::Request& req) {
+  std::string type = req.get_header_value("Content-Type");
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  std::transform(type.begin(), type.end(), type.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return type;
+}
+
+void require_content_type(const httplib::Request& req, std::initializer_list<const char*> types) {
+  const std::string type = content_type(req);
+  for (const char* t : types) {
+    if (type == t) return;
+  }
+  std::string list;
+  for (const char* t : types) list += (list.empty() ? "" : ", ") + std::string(t);
+  throw ApiError(415, "unsupported_media_type",
+                 "Content-Type '" + type + "' is not accepted here (use " + list + ")",
+                 "Content-Type");
+}
+
+json parse_json_body(const std::string& body) {
+  try {
+    return json::parse(body);
+  } catch (const json::parse_error& e) {
+    throw ApiError(400, "bad_json", std::string("malformed JSON: ") + e.what(), "body");
+  }
+}
+
+// A JSON object body whose fields are all known; typed, range-checked getters.
+class JsonBody {
+ public:
+  JsonBody(const httplib::Request& req, std::initializer_list<std::string> allowed) {
+    require_content_type(req, {kJson});
+    json_ = parse_json_body(req.body);
+    if (!json_.is_object()) throw ApiError(400, "bad_json", "expected a JSON object", "body");
+    const std::set<std::string> known(allowed);
+    for (const auto& [key, value] : json_.items()) {
+      if (!known.contains(key)) {
+        std::string list;
+        for (const auto& k : allowed) list += (list.empty() ? "" : ", ") + k;
+        throw ApiError(400, "unknown_field", "unknown field '" + key + "' (known: " + list + ")",
+                       key);
+      }
+    }
+  }
+
+  bool has(const std::string& key) const { return json_.contains(key); }
+
+  std::string string(const std::string& key) const {
+    const json& v = json_.at(key);
+    if (!v.is_string()) wrong_type(key, "a string");
+    return v.get<std::string>();
+  }
+
+  int64_t integer(const std::string& key, int64_t lo, int64_t hi) const {
+    const json& v = json_.at(key);
+    if (!v.is_number_integer()) wrong_type(key, "an integer");
+    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi)) {
+      out_of_range(key, v.dump(), lo, hi);
+    }
+    const auto value = v.get<int64_t>();
+    if (value < lo || value > hi) out_of_range(key, v.dump(), lo, hi);
+    return value;
+  }
+
+  double number(const std::string& key, double lo, double hi) const {
+    const json& v = json_.at(key);
+    if (!v.is_number()) wrong_type(key, "a number");
+    const auto value = v.get<double>();
+    if (!(value >= lo && value <= hi)) {
+      throw ApiError(422, "out_of_range",
+                     key + " must be between " + json(lo).dump() + " and " + json(hi).dump(), key);
+    }
+    return value;
+  }
+
+  std::chrono::nanoseconds duration(const std::string& key, std::chrono::nanoseconds lo,
+                                    std::chrono::nanoseconds hi, const char* limit_name) const {
+    const json& v = json_.at(key);
+    if (!v.is_string()) wrong_type(key, "a duration string like \"10s\"");
+    const auto text = v.get<std::string>();
+    const auto d = parse_duration(text);
+    if (!d) {
+      throw ApiError(422, "bad_duration",
+                     key + ": bad duration '" + text + "' (use 500ms, 20s, 5m)", key);
+    }
+    if (*d < lo) {
+      throw ApiError(422, "out_of_range", key + " must be at least " + format_duration(lo), key);
+    }
+    if (*d > hi) {
+      throw ApiError(422, "over_limit",
+                     key + " " + text + " exceeds " + limit_name + " " + format_duration(hi), key);
+    }
+    return *d;
+  }
+
+ private:
+  [[noreturn]] static void wrong_type(const std::string& key, const char* expected) {
+    throw ApiError(400, "wrong_type", key + " must be " + expected, key);
+  }
+  [[noreturn]] static void out_of_range(const std::string& key, const std::string& got, int64_t lo,
+                                        int64_t hi) {
+    throw ApiError(422, "out_of_range",
+                   key + " must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
+                       ", got " + got,
+                   key);
+  }
+
+  json json_;
+};
+
+int64_t id_param(const httplib::Request& req, const char* what) {
+  const std::string text = req.matches[1];
+  int64_t id = 0;
+  const bool digits = !text.empty() && text.size() <= 18 &&
+                      text.find_first_not_of("0123456789") == std::string::npos;
+  if (digits) id = std::stoll(text);
+  if (id <= 0)
+    throw ApiError(404, "not_found", std::string("no ") + what + " '" + text + "'", "id");
+  return id;
+}
+
+void reply(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(2) + "\n", kJson);
+}
+
+void reply_error(httplib::Response& res, const ApiError& e) {
+  reply(res, e.status(), e.to_json());
+  if (e.status() == 401) res.set_header("WWW-Authenticate", "Bearer");
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the API shows.
+
+json variant_json(const VariantSpec& v) {
+  json j = {{"kind", v.kind}, {"name", v.name()}, {"workers", v.workers}};
+  if (v.kind == "threads") j["threads"] = v.threads;
+  if (v.kind == "async") j["pool_size"] = v.pool_size;
+  if (v.kind.rfind("fiber", 0) == 0) j["stack_bytes"] = v.stack_bytes;
+  return j;
+}
+
+json profile_json(const StubProfile& p) {
+  return {{"delay", format_duration(p.delay)},
+          {"max_delay", format_duration(p.max_delay)},
+          {"body_bytes", p.body_bytes},
+          {"max_body_bytes", p.max_body_bytes}};
+}
+
+json usage_json(const ProcessUsage& u) {
+  return {{"rss_bytes", u.rss_bytes},
+          {"peak_rss_bytes", u.peak_rss_bytes},
+          {"threads", u.threads},
+          {"cpu_seconds", u.cpu_seconds}};
+}
+
+ProcessUsage usage_from_json(const json& j) {
+  ProcessUsage u;
+  u.rss_bytes = j.value("rss_bytes", uint64_t{0});
+  u.peak_rss_bytes = j.value("peak_rss_bytes", uint64_t{0});
+  u.threads = j.value("threads", 0);
+  u.cpu_seconds = j.value("cpu_seconds", 0.0);
+  return u;
+}
+
+// A run's stored result: the engine's result (lossless histograms, timeline) plus what the
+// report needs beside it.
+json row_to_json(const ReportRow& row, uint64_t worker_restarts) {
+  return {{"measured", result_to_json(row.result)},
+          {"bound_rps", row.bound_rps},
+          {"usage", row.usage ? usage_json(*row.usage) : json(nullptr)},
+          {"worker_restarts", worker_restarts}};
+}
+
+std::optional<ReportRow> row_from_run(const RunRecord& run) {
+  if (!run.result.is_object() || !run.result.contains("measured")) return std::nullopt;
+  try {
+    ReportRow row{run.label, result_from_json(run.result.at("measured")),
+                  run.result.value("bound_rps", 0.0), std::nullopt};
+    if (run.result.contains("usage") && run.result["usage"].is_object()) {
+      row.usage = usage_from_json(run.result["usage"]);
+    }
+    return row;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+// `full`: with histograms and timeline; else the summaries only (lists).
+json run_json(const RunRecord& run, const std::optional<json>& progress, bool full) {
+  json j = {{"id", run.id},
+            {"state", std::string(to_string(run.state))},
+            {"label", run.label},
+            {"experiment_id", run.experiment_id ? json(*run.experiment_id) : json(nullptr)},
+            {"spec", run.spec},
+            {"created_at", run.created_at},
+            {"started_at", run.started_at.empty() ? json(nullptr) : json(run.started_at)},
+            {"finished_at", run.finished_at.empty() ? json(nullptr) : json(run.finished_at)},
+            {"progress", progress ? *progress : json(nullptr)},
+            {"result", run.result},
+            {"error", run.error.empty() ? json(nullptr) : json(run.error)},
+            {"environment", run.environment}};
+  if (!full && run.result.is_object() && run.result.contains("measured")) {
+    for (const char* heavy : {"latency", "uncorrected", "timeline"}) {
+      j["result"]["measured"].erase(heavy);
+    }
+  }
+  return j;
+}
+
+std::string experiment_state(const std::vector<RunRecord>& runs) {
+  bool any_started = false;
+  for (const auto& r : runs) {
+    if (r.state == RunState::kRunning) return "running";
+    any_started = any_started || r.state != RunState::kQueued;
+  }
+  for (const auto& r : runs) {
+    if (r.state == RunState::kQueued) return any_started ? "running" : "queued";
+  }
+  for (const auto& r : runs) {
+    if (r.state != RunState::kDone) return std::string(to_string(r.state));
+  }
+  return "done";
+}
+
+// The key a ConfigError names: "origin:line: key: message" → key.
+std::string config_error_field(const std::string& message, const std::string& origin) {
+  std::string rest = message.substr(std::min(message.size(), origin.size()));
+  if (!rest.empty() && rest.front() == ':') {
+    rest.erase(0, 1);
+    rest.erase(0, rest.find_first_not_of("0123456789"));
+  }
+  if (rest.rfind(": ", 0) == 0) rest.erase(0, 2);
+  const auto colon = rest.find(": ");
+  return colon == std::string::npos ? "" : rest.substr(0, colon);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+struct Daemon::RunRequest {
+  std::optional<Url> target;  // None: the active variant.
+  std::string path = "/remote";
+  LoadSpec load;
+};
+
+/// The REST handlers: parse, validate in full, then apply.
+class Daemon::Api {
+ public:
+  explicit Api(Daemon& d) : d_(d) {}
+
+  void install(httplib::Server& s) {
+    s.set_tcp_nodelay(true);
+    s.set_payload_max_length(kMaxBodyBytes);
+    s.set_keep_alive_timeout(2);
+    s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (d_.token_.empty() || req.path == "/healthz")
+        return httplib::Server::HandlerResponse::Unhandled;
+      const std::string expected = "Bearer " + d_.token_;
+      const std::string given = req.get_header_value("Authorization");
+      // Compared in constant time: the token is a secret.
+      unsigned diff = given.size() == expected.size() ? 0 : 1;
+      for (size_t i = 0; i < std::min(given.size(), expected.size()); ++i) {
+        diff |= static_cast<unsigned>(given[i] ^ expected[i]);
+      }
+      if (diff == 0) return httplib::Server::HandlerResponse::Unhandled;
+      reply_error(res, ApiError(401, "unauthorized", "a valid 'Authorization: Bearer' is needed",
+                                "Authorization"));
+      return httplib::Server::HandlerResponse::Handled;
+    });
+    s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+      if (!res.body.empty()) return;
+      if (res.status == 413) {
+        reply_error(res,
+                    ApiError(413, "body_too_large",
+                             "the request body exceeds " + std::to_string(kMaxBodyBytes) + " bytes",
+                             "body"));
+      } else if (res.status == 404) {
+        reply_error(res, ApiError(404, "not_found", "no such path: " + req.path, "path"));
+      } else {
+        reply_error(res, ApiError(res.status, "bad_request", "the request was refused"));
+      }
+    });
+    s.set_exception_handler(
+        [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+          std::string what = "unknown error";
+          try {
+            std::rethrow_exception(ep);
+          } catch (const std::exception& e) {
+            what = e.what();
+          } catch (...) {
+          }
+          reply_error(res, ApiError(500, "internal", what));
+        });
+
+    s.Get("/healthz", wrap(&Api::healthz));
+    s.Get("/readyz", wrap(&Api::readyz));
+    s.Get("/api/v1/variants", wrap(&Api::variants));
+    s.Get("/api/v1/variant", wrap(&Api::get_variant));
+    s.Put("/api/v1/variant", wrap(&Api::put_variant));
+    s.Delete("/api/v1/variant", wrap(&Api::delete_variant));
+    s.Get("/api/v1/upstream", wrap(&Api::get_upstream));
+    s.Put("/api/v1/upstream", wrap(&Api::put_upstream));
+    s.Post("/api/v1/runs", wrap(&Api::post_run));
+    s.Get("/api/v1/runs", wrap(&Api::list_runs));
+    s.Get(R"(/api/v1/runs/([^/]+))", wrap(&Api::get_run));
+    s.Delete(R"(/api/v1/runs/([^/]+))", wrap(&Api::delete_run));
+    s.Get(R"(/api/v1/runs/([^/]+)/report)", wrap(&Api::run_report));
+    s.Post("/api/v1/experiments", wrap(&Api::post_experiment));
+    s.Get(R"(/api/v1/experiments/([^/]+))", wrap(&Api::get_experiment));
+    s.Get(R"(/api/v1/experiments/([^/]+)/report)", wrap(&Api::experiment_report));
+  }
+
+ private:
+  using Method = void (Api::*)(const httplib::Request&, httplib::Response&);
+
+  httplib::Server::Handler wrap(Method m) {
+    return [this, m](const httplib::Request& req, httplib::Response& res) {
+      try {
+        (this->*m)(req, res);
+      } catch (const ApiError& e) {
+        reply_error(res, e);
+      } catch (const std::exception& e) {
+        reply_error(res, ApiError(500, "internal", e.what()));
+      }
+    };
+  }
+
+  // -- health
+
+  void healthz(const httplib::Request&, httplib::Response& res) {
+    reply(res, 200, {{"status", "ok"}});
+  }
+
+  void readyz(const httplib::Request&, httplib::Response& res) {
+    const std::lock_guard lock(d_.state_mutex_);
+    const bool stub_up = d_.config_.upstream_url || (d_.stub_ && d_.stub_port_ != 0);
+    const bool variant_up = !d_.active_ || d_.supervisor_ != nullptr;
+    const bool ready = stub_up && variant_up;
+    reply(res, ready ? 200 : 503,
+          {{"status", ready ? "ready" : "not ready"},
+           {"upstream", stub_up ? "up" : "down"},
+           {"variant", d_.active_ ? (variant_up ? "up" : "down") : "none"}});
+  }
+
+  // -- variants
+
+  json active_variant_locked() const {
+    if (!d_.active_ || !d_.supervisor_) return nullptr;
+    json j = variant_json(*d_.active_);
+    j["port"] = d_.supervisor_->port();
+    j["state"] = d_.variant_in_use_ ? "in_use" : "running";
+    j["restarts"] = d_.supervisor_->restarts();
+    j["pids"] = d_.supervisor_->pids();
+    return j;
+  }
+
+  void variants(const httplib::Request&, httplib::Response& res) {
+    const json workers = {{"type", "integer"}, {"min", 1}, {"max", kMaxWorkers}, {"default", 2}};
+    json kinds = json::array();
+    for (const auto& kind : variant_kinds()) {
+      json params = {{"workers", workers}};
+      if (kind == "threads") {
+        params["threads"] = {
+            {"type", "integer"}, {"min", 1}, {"max", kMaxPoolThreads}, {"required", true}};
+      }
+      if (kind == "async") {
+        params["pool_size"] = {{"type", "integer"}, {"min", 0}, {"max", 1000000}, {"default", 0}};
+      }
+      if (kind.rfind("fiber", 0) == 0) {
+        params["stack_bytes"] = {
+            {"type", "integer"}, {"min", 16 * 1024}, {"max", 64 << 20}, {"default", 64 * 1024}};
+      }
+      kinds.push_back({{"kind", kind}, {"parameters", params}});
+    }
+    const std::lock_guard lock(d_.state_mutex_);
+    reply(res, 200, {{"kinds", kinds}, {"active", active_variant_locked()}});
+  }
+
+  void get_variant(const httplib::Request&, httplib::Response& res) {
+    const std::lock_guard lock(d_.state_mutex_);
+    const json active = active_variant_locked();
+    if (active.is_null()) {
+      throw ApiError(404, "no_variant", "no variant is active (PUT /api/v1/variant starts one)");
+    }
+    reply(res, 200, active);
+  }
+
+  static VariantSpec variant_from_body(const JsonBody& b) {
+    if (!b.has("kind")) throw ApiError(400, "missing_field", "kind is required", "kind");
+    VariantSpec v;
+    v.kind = b.string("kind");
+    const auto& kinds = variant_kinds();
+    if (std::find(kinds.begin(), kinds.end(), v.kind) == kinds.end()) {
+      std::string list;
+      for (const auto& k : kinds) list += (list.empty() ? "" : ", ") + k;
+      throw ApiError(422, "unknown_kind", "unknown variant kind '" + v.kind + "' (" + list + ")",
+                     "kind");
+    }
+    if (v.kind == "threads") {
+      if (!b.has("threads")) {
+        throw ApiError(400, "missing_field", "kind 'threads' needs threads", "threads");
+      }
+      v.threads = static_cast<int>(b.integer("threads", 1, kMaxPoolThreads));
+    } else if (b.has("threads")) {
+      throw ApiError(422, "not_applicable", "only kind 'threads' takes threads", "threads");
+    }
+    if (b.has("workers")) v.workers = static_cast<int>(b.integer("workers", 1, kMaxWorkers));
+    if (b.has("pool_size")) {
+      if (v.kind != "async") {
+        throw ApiError(422, "not_applicable", "only kind 'async' has a pool", "pool_size");
+      }
+      v.pool_size = static_cast<int>(b.integer("pool_size", 0, 1000000));
+    }
+    if (b.has("stack_bytes")) {
+      if (v.kind.rfind("fiber", 0) != 0) {
+        throw ApiError(422, "not_applicable", "only fiber kinds have stacks", "stack_bytes");
+      }
+      v.stack_bytes = static_cast<size_t>(b.integer("stack_bytes", 16 * 1024, 64 << 20));
+    }
+    return v;
+  }
+
+  void put_variant(const httplib::Request& req, httplib::Response& res) {
+    const JsonBody body(req, {"kind", "threads", "workers", "pool_size", "stack_bytes"});
+    const VariantSpec spec = variant_from_body(body);
+    const std::lock_guard lock(d_.state_mutex_);
+    if (d_.variant_in_use_) {
+      throw ApiError(409, "variant_in_use", "a run is loading the active variant", "kind");
+    }
+    const std::optional<VariantSpec> previous = d_.active_;
+    if (d_.supervisor_) d_.supervisor_->stop();
+    d_.supervisor_.reset();
+    d_.active_.reset();
+    try {
+      d_.start_variant_locked(spec);
+    } catch (const std::exception& e) {
+      // Nothing half-applied: bring the previous variant back.
+      if (previous) {
+        try {
+          d_.start_variant_locked(*previous);
+        } catch (const std::exception&) {
+        }
+      }
+      throw ApiError(500, "start_failed", std::string("the variant did not start: ") + e.what(),
+                     "kind");
+    }
+    reply(res, 200, active_variant_locked());
+  }
+
+  void delete_variant(const httplib::Request&, httplib::Response& res) {
+    const std::lock_guard lock(d_.state_mutex_);
+    if (d_.variant_in_use_) {
+      throw ApiError(409, "variant_in_use", "a run is loading the active variant");
+    }
+    if (d_.supervisor_) d_.supervisor_->stop();
+    d_.supervisor_.reset();
+    d_.active_.reset();
+    res.status = 204;
+  }
+
+  // -- upstream
+
+  json upstream_locked() const {
+    json j = profile_json(d_.profile_);
+    j["url"] = d_.upstream_url_locked().to_string();
+    j["builtin"] = !d_.config_.upstream_url.has_value();
+    return j;
+  }
+
+  void get_upstream(const httplib::Request&, httplib::Response& res) {
+    const std::lock_guard lock(d_.state_mutex_);
+    reply(res, 200, upstream_locked());
+  }
+
+  void put_upstream(const httplib::Request& req, httplib::Response& res) {
+    const JsonBody b(req, {"delay", "max_delay", "body_bytes", "max_body_bytes"});
+    StubProfile p;
+    {
+      const std::lock_guard lock(d_.state_mutex_);
+      p = d_.profile_;
+    }
+    if (b.has("max_delay")) p.max_delay = b.duration("max_delay", 0s, 1h, "the ceiling");
+    if (b.has("delay")) p.delay = b.duration("delay", 0s, p.max_delay, "max_delay");
+    if (b.has("max_body_bytes")) {
+      p.max_body_bytes = static_cast<size_t>(b.integer("max_body_bytes", 0, 1 << 30));
+    }
+    if (b.has("body_bytes")) {
+      p.body_bytes =
+          static_cast<size_t>(b.integer("body_bytes", 0, static_cast<int64_t>(p.max_body_bytes)));
+    }
+    if (p.delay > p.max_delay) {
+      throw ApiError(422, "out_of_range", "delay exceeds max_delay", "max_delay");
+    }
+    if (p.body_bytes > p.max_body_bytes) {
+      throw ApiError(422, "out_of_range", "body_bytes exceeds max_body_bytes", "max_body_bytes");
+    }
+    const std::lock_guard lock(d_.state_mutex_);
+    if (d_.config_.upstream_url) {
+      throw ApiError(409, "external_upstream",
+                     "upstream.url names an external upstream; its profile is not ours to set");
+    }
+    if (d_.queue_->running()) {
+      throw ApiError(409, "run_in_progress", "a run is in progress; change the upstream after it");
+    }
+    // The variant's workers hold the stub's URL: the new stub takes the same port.
+    auto stub = std::make_unique<UpstreamStub>(p);
+    d_.stub_->stop();
+    try {
+      stub->start(Endpoint{d_.config_.upstream_listen.host, d_.stub_port_});
+    } catch (const std::exception& e) {
+      d_.stub_ = std::make_unique<UpstreamStub>(d_.profile_);
+      d_.stub_->start(Endpoint{d_.config_.upstream_listen.host, d_.stub_port_});
+      throw ApiError(500, "start_failed", std::string("the stub did not restart: ") + e.what());
+    }
+    d_.stub_ = std::move(stub);
+    d_.profile_ = p;
+    reply(res, 200, upstream_locked());
+  }
+
+  // -- runs
+
+  RunRequest run_from_body(const JsonBody& b) const {
+    const DaemonConfig& c = d_.config_;
+    RunRequest r;
+    r.load.connections = 10;
+    r.load.threads = 2;
+    r.load.duration = 10s;
+    r.load.warmup = 0s;
+    if (b.has("target")) {
+      const std::string text = b.string("target");
+      std::string error;
+      auto url = parse_url(text, &error);
+      if (!url) throw ApiError(422, "bad_url", "target: " + error, "target");
+      if (!target_allowed(c.allowed_targets, url->endpoint)) {
+        throw ApiError(422, "target_not_allowed",
+                       "target host " + url->endpoint.host + " is not in load.allowed_targets",
+                       "target");
+      }
+      r.target = url;
+    }
+    if (b.has("path")) {
+      r.path = b.string("path");
+      const bool printable = std::all_of(r.path.begin(), r.path.end(),
+                                         [](unsigned char ch) { return ch > 0x20 && ch < 0x7f; });
+      if (r.path.empty() || r.path.front() != '/' || !printable || r.path.size() > kMaxPathBytes) {
+        throw ApiError(422, "bad_path",
+                       "path must start with '/' and hold printable characters, no spaces", "path");
+      }
+      if (r.target) r.target->target = r.path;
+    }
+    if (b.has("connections")) {
+      const int64_t n = b.integer("connections", 1, std::numeric_limits<int64_t>::max());
+      if (n > c.max_connections) {
+        throw ApiError(422, "over_limit",
+                       "connections " + std::to_string(n) + " exceeds load.max_connections " +
+                           std::to_string(c.max_connections),
+                       "connections");
+      }
+      r.load.connections = static_cast<int>(n);
+    }
+    if (r.load.connections > c.max_connections) r.load.connections = c.max_connections;
+    if (b.has("threads"))
+      r.load.threads = static_cast<int>(b.integer("threads", 1, kMaxLoadThreads));
+    r.load.threads = std::min(r.load.threads, r.load.connections);
+    if (b.has("duration")) {
+      r.load.duration = b.duration("duration", 1ms, c.max_duration, "load.max_duration");
+    }
+    if (b.has("warmup"))
+      r.load.warmup = b.duration("warmup", 0s, c.max_duration, "load.max_duration");
+    if (r.load.duration + r.load.warmup > c.max_duration) {
+      throw ApiError(
+          422, "over_limit",
+          "duration + warmup exceeds load.max_duration " + format_duration(c.max_duration),
+          b.has("duration") ? "duration" : "warmup");
+    }
+    if (b.has("rate")) r.load.rate = b.number("rate", 0, kMaxRate);
+    if (b.has("timeout")) r.load.timeout = b.duration("timeout", 1ms, kMaxTimeout, "the ceiling");
+    return r;
+  }
+
+  static json run_spec_json(const RunRequest& r) {
+    return {{"target", r.target ? json(r.target->to_string()) : json(nullptr)},
+            {"path", r.target ? r.target->target : r.path},
+            {"connections", r.load.connections},
+            {"threads", r.load.threads},
+            {"duration", format_duration(r.load.duration)},
+            {"warmup", format_duration(r.load.warmup)},
+            {"rate", r.load.rate},
+            {"timeout", format_duration(r.load.timeout)}};
+  }
+
+  json show_run(const RunRecord& run, bool full) const {
+    return run_json(run, d_.queue_->progress(run.id), full);
+  }
+
+  void post_run(const httplib::Request& req, httplib::Response& res) {
+    const JsonBody b(
+        req, {"target", "path", "connections", "threads", "duration", "warmup", "rate", "timeout"});
+    const RunRequest request = run_from_body(b);
+    RunRecord run;
+    {
+      const std::lock_guard lock(d_.state_mutex_);
+      if (!request.target && !d_.active_) {
+        throw ApiError(409, "no_variant",
+                       "no target given and no variant active (PUT /api/v1/variant first)",
+                       "target");
+      }
+      run.label = request.target ? request.target->to_string() : d_.active_->name();
+    }
+    run.spec = run_spec_json(request);
+    run.created_at = utc_now();
+    run.id = d_.store_->add_run(run);
+    d_.queue_->submit(run.id,
+                      [this, request](std::stop_token stop, LiveRun& live, RunRecord& record) {
+                        return d_.execute_run(request, stop, live, record);
+                      });
+    res.set_header("Location", "/api/v1/runs/" + std::to_string(run.id));
+    reply(res, 201, show_run(*d_.store_->run(run.id), true));
+  }
+
+  void list_runs(const httplib::Request& req, httplib::Response& res) {
+    RunQuery query;
+    for (const auto& [key, value] : req.params) {
+      if (key != "limit" && key != "variant") {
+        throw ApiError(400, "unknown_parameter", "unknown query parameter '" + key + "'", key);
+      }
+    }
+    if (req.has_param("limit")) {
+      const std::string text = req.get_param_value("limit");
+      const bool digits = !text.empty() && text.size() <= 6 &&
+                          text.find_first_not_of("0123456789") == std::string::npos;
+      const size_t limit = digits ? std::stoul(text) : 0;
+      if (limit < 1 || limit > kMaxListLimit) {
+        throw ApiError(400, "bad_parameter",
+                       "limit must be an integer from 1 to " + std::to_string(kMaxListLimit),
+                       "limit");
+      }
+      query.limit = limit;
+    }
+    if (req.has_param("variant")) query.label = req.get_param_value("variant");
+    json runs = json::array();
+    for (const auto& r : d_.store_->runs(query)) runs.push_back(show_run(r, false));
+    reply(res, 200, {{"runs", runs}});
+  }
+
+  RunRecord find_run(const httplib::Request& req) const {
+    const int64_t id = id_param(req, "run");
+    auto run = d_.store_->run(id);
+    if (!run) throw ApiError(404, "not_found", "no run " + std::to_string(id), "id");
+    return *run;
+  }
+
+  void get_run(const httplib::Request& req, httplib::Response& res) {
+    reply(res, 200, show_run(find_run(req), true));
+  }
+
+  void delete_run(const httplib::Request& req, httplib::Response& res) {
+    const RunRecord run = find_run(req);
+    switch (d_.queue_->cancel(run.id)) {
+      case RunQueue::Cancel::kCancelled:
+        reply(res, 200, show_run(*d_.store_->run(run.id), true));
+        return;
+      case RunQueue::Cancel::kStopping: {
+        json j = show_run(*d_.store_->run(run.id), true);
+        j["cancel_requested"] = true;
+        reply(res, 202, j);
+        return;
+      }
+      case RunQueue::Cancel::kNotActive:
+        break;
+    }
+    throw ApiError(409, "already_finished",
+                   "run " + std::to_string(run.id) + " is " + std::string(to_string(run.state)),
+                   "id");
+  }
+
+  // rst, csv, json (the table), svg or html (charts); validated.
+  static std::string format_param(const httplib::Request& req, bool& wide) {
+    for (const auto& [key, value] : req.params) {
+      if (key != "format" && key != "wide") {
+        throw ApiError(400, "unknown_parameter", "unknown query parameter '" + key + "'", key);
+      }
+    }
+    const std::string text = req.has_param("format") ? req.get_param_value("format") : "rst";
+    if (!parse_report_format(text) && text != "svg" && text != "html") {
+      throw ApiError(400, "bad_parameter",
+                     "format must be rst, csv, json, svg or html, got '" + text + "'", "format");
+    }
+    const std::string w = req.has_param("wide") ? req.get_param_value("wide") : "false";
+    if (w != "true" && w != "false" && w != "1" && w != "0") {
+      throw ApiError(400, "bad_parameter", "wide must be true or false", "wide");
+    }
+    wide = w == "true" || w == "1";
+    return text;
+  }
+
+  static void reply_report(httplib::Response& res, const std::vector<ReportRow>& rows,
+                           const std::string& format, bool wide, const std::string& title) {
+    res.status = 200;
+    if (format == "svg") {
+      res.set_content(render_svg_report(rows), "image/svg+xml");
+      return;
+    }
+    if (format == "html") {
+      res.set_content(render_html_report(rows, title), "text/html; charset=utf-8");
+      return;
+    }
+    const ReportFormat f = *parse_report_format(format);
+    const char* type = f == ReportFormat::kJson  ? kJson
+                       : f == ReportFormat::kCsv ? "text/csv"
+                                                 : "text/plain; charset=utf-8";
+    res.set_content(render_report(rows, f, wide), type);
+  }
+
+  void run_report(const httplib::Request& req, httplib::Response& res) {
+    bool wide = false;
+    const std::string format = format_param(req, wide);
+    const RunRecord run = find_run(req);
+    const auto row = row_from_run(run);
+    if (!row) {
+      throw ApiError(409, "no_result",
+                     "run " + std::to_string(run.id) + " has no result (" +
+                         std::string(to_string(run.state)) + ")",
+                     "id");
+    }
+    reply_report(res, {*row}, format, wide, "iolab run " + std::to_string(run.id));
+  }
+
+  // -- experiments
+
+  void post_experiment(const httplib::Request& req, httplib::Response& res) {
+    require_content_type(
+        req, {kJson, "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"});
+    const std::string origin = "experiment";
+    if (content_type(req) == kJson) {
+      if (!parse_json_body(req.body).is_object()) {
+        throw ApiError(400, "bad_json", "expected a JSON object", "body");
+      }
+    } else {
+      try {
+        (void)YAML::Load(req.body);
+      } catch (const YAML::Exception& e) {
+        throw ApiError(400, "bad_yaml", std::string("malformed YAML: ") + e.what(), "body");
+      }
+    }
+    ExperimentSpec spec;
+    try {
+      spec = parse_experiment(req.body, origin);
+    } catch (const ConfigError& e) {
+      throw ApiError(422, "invalid_experiment", e.what(), config_error_field(e.what(), origin));
+    }
+    const DaemonConfig& c = d_.config_;
+    if (spec.load.connections > c.max_connections) {
+      throw ApiError(422, "over_limit",
+                     "load.connections " + std::to_string(spec.load.connections) +
+                         " exceeds load.max_connections " + std::to_string(c.max_connections),
+                     "load.connections");
+    }
+    if (spec.load.duration + spec.load.warmup > c.max_duration) {
+      throw ApiError(422, "over_limit",
+                     "load.duration + load.warmup exceeds load.max_duration " +
+                         format_duration(c.max_duration),
+                     "load.duration");
+    }
+    spec.load.threads = std::min(spec.load.threads, spec.load.connections);
+
+    ExperimentRecord experiment{0, spec.name, req.body, utc_now()};
+    experiment.id = d_.store_->add_experiment(experiment);
+    std::vector<int64_t> ids;
+    for (const VariantSpec& v : spec.variants) {
+      RunRecord run;
+      run.label = v.name();
+      run.experiment_id = experiment.id;
+      json load = spec_to_json(spec.load);
+      load.erase("target");
+      run.spec = {{"experiment", spec.name},
+                  {"variant", variant_json(v)},
+                  {"path", spec.path},
+                  {"upstream", profile_json(spec.upstream)},
+                  {"load", load}};
+      run.created_at = experiment.created_at;
+      ids.push_back(d_.store_->add_run(run));
+    }
+    for (size_t i = 0; i < ids.size(); ++i) {
+      d_.queue_->submit(
+          ids[i], [this, spec, i](std::stop_token stop, LiveRun& live, RunRecord& record) {
+            record.environment = run_environment();
+            Lab lab(spec.upstream, d_.executable_);
+            const ReportRow row =
+                lab.run_variant(spec.variants[i], spec.load, spec.path, stop,
+                                [&live](const std::string&, std::chrono::nanoseconds elapsed,
+                                        std::chrono::nanoseconds total,
+                                        const LoadProgress& p) { live.update(elapsed, total, p); });
+            return row_to_json(row, 0);
+          });
+    }
+    res.set_header("Location", "/api/v1/experiments/" + std::to_string(experiment.id));
+    reply(res, 201, show_experiment(experiment));
+  }
+
+  json show_experiment(const ExperimentRecord& e) const {
+    RunQuery query;
+    query.experiment_id = e.id;
+    query.limit = 100000;
+    const auto runs = d_.store_->runs(query);
+    json list = json::array();
+    for (const auto& r : runs) list.push_back(show_run(r, false));
+    return {{"id", e.id},
+            {"name", e.name},
+            {"state", experiment_state(runs)},
+            {"created_at", e.created_at},
+            {"runs", list}};
+  }
+
+  ExperimentRecord find_experiment(const httplib::Request& req) const {
+    const int64_t id = id_param(req, "experiment");
+    auto e = d_.store_->experiment(id);
+    if (!e) throw ApiError(404, "not_found", "no experiment " + std::to_string(id), "id");
+    return *e;
+  }
+
+  void get_experiment(const httplib::Request& req, httplib::Response& res) {
+    reply(res, 200, show_experiment(find_experiment(req)));
+  }
+
+  void experiment_report(const httplib::Request& req, httplib::Response& res) {
+    bool wide = false;
+    const std::string format = format_param(req, wide);
+    const ExperimentRecord e = find_experiment(req);
+    RunQuery query;
+    query.experiment_id = e.id;
+    query.limit = 100000;
+    std::vector<ReportRow> rows;
+    for (const auto& run : d_.store_->runs(query)) {
+      if (auto row = row_from_run(run)) rows.push_back(std::move(*row));
+    }
+    reply_report(res, rows, format, wide, "iolab experiment " + e.name);
+  }
+
+  Daemon& d_;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+Daemon::Daemon(DaemonConfig config, std::string executable, std::unique_ptr<RunStore> store)
+    : config_(std::move(config)),
+      executable_(std::move(executable)),
+      store_(std::move(store)),
+      profile_(config_.upstream_profile) {}
+
+Daemon::~Daemon() { stop(); }
+
+Url Daemon::upstream_url_locked() const {
+  if (config_.upstream_url) return *config_.upstream_url;
+  // A stub bound to every address is still reached over loopback.
+  const std::string host = config_.upstream_listen.is_loopback() ? config_.upstream_listen.host
+                                                                 : std::string("127.0.0.1");
+  return *parse_url("http://" + host + ":" + std::to_string(stub_port_) + "/");
+}
+
+void Daemon::start_variant_locked(const VariantSpec& spec) {
+  WorkerSetSpec workers;
+  workers.executable = executable_;
+  workers.variant = spec;
+  workers.upstream.url = upstream_url_locked();
+  workers.upstream.timeout = std::max<std::chrono::nanoseconds>(10s, profile_.delay * 2);
+  workers.listen = config_.variant_listen;
+  auto supervisor = std::make_unique<Supervisor>(workers);
+  supervisor->start();
+  supervisor_ = std::move(supervisor);
+  active_ = spec;
+}
+
+uint16_t Daemon::start() {
+  if (!config_.token_file.empty()) {
+    std::ifstream in(config_.token_file);
+    if (!in) throw StartError("api.token_file: cannot read " + config_.token_file);
+    std::getline(in, token_);
+    while (!token_.empty() && std::isspace(static_cast<unsigned char>(token_.back()))) {
+      token_.pop_back();
+    }
+    if (token_.empty()) throw StartError("api.token_file: " + config_.token_file + " is empty");
+  } else if (!config_.api_listen.is_loopback()) {
+    throw StartError("api.listen " + config_.api_listen.to_string() +
+                     " is not loopback: api.token_file is required");
+  }
+  if (!store_) {
+    try {
+      store_ = std::make_unique<SqliteRunStore>(config_.state_dir);
+    } catch (const std::exception& e) {
+      throw StartError(std::string("state_dir: ") + e.what());
+    }
+  }
+  store_->interrupt_unfinished(utc_now());
+
+  {
+    const std::lock_guard lock(state_mutex_);
+    if (!config_.upstream_url) {
+      stub_ = std::make_unique<UpstreamStub>(profile_);
+      stub_port_ = stub_->start(config_.upstream_listen);
+    }
+    if (config_.variant_default) start_variant_locked(*config_.variant_default);
+  }
+  queue_ = std::make_unique<RunQueue>(*store_);
+
+  server_ = std::make_unique<httplib::Server>();
+  api_ = std::make_unique<Api>(*this);
+  api_->install(*server_);
+  const int port = config_.api_listen.port == 0
+                       ? server_->bind_to_any_port(config_.api_listen.host)
+                       : (server_->bind_to_port(config_.api_listen.host, config_.api_listen.port)
+                              ? config_.api_listen.port
+                              : -1);
+  if (port <= 0) {
+    stop();
+    throw StartError("api.listen: cannot bind " + config_.api_listen.to_string());
+  }
+  port_ = static_cast<uint16_t>(port);
+  server_thread_ = std::jthread([this] { server_->listen_after_bind(); });
+  return port_;
+}
+
+void Daemon::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  // The running run first: its partial result is saved while the rest shuts down.
+  if (queue_) queue_->stop();
+  if (server_) server_->stop();
+  if (server_thread_.joinable()) server_thread_.join();
+  const std::lock_guard lock(state_mutex_);
+  if (supervisor_) supervisor_->stop();
+  supervisor_.reset();
+  if (stub_) stub_->stop();
+}
+
+nlohmann::json Daemon::execute_run(const RunRequest& request, std::stop_token stop, LiveRun& live,
+                                   RunRecord& record) {
+  LoadSpec load = request.load;
+  Supervisor* supervisor = nullptr;
+  double bound_rps = 0;
+  {
+    const std::lock_guard lock(state_mutex_);
+    if (request.target) {
+      load.target = *request.target;
+    } else {
+      if (!supervisor_) throw RunError("no variant is active");
+      variant_in_use_ = true;
+      supervisor = supervisor_.get();
+      record.label = active_->name();
+      record.spec["variant"] = variant_json(*active_);
+      load.target.endpoint = Endpoint{"127.0.0.1", supervisor->port()};
+      load.target.host_header = load.target.endpoint.to_string();
+      load.target.target = request.path;
+      if (request.path == "/remote" && !config_.upstream_url && profile_.delay.count() > 0) {
+        bound_rps = load.connections / to_seconds(profile_.delay);
+      }
+    }
+  }
+  struct Release {
+    Daemon* d;
+    bool active;
+    ~Release() {
+      if (!active) return;
+      const std::lock_guard lock(d->state_mutex_);
+      d->variant_in_use_ = false;
+    }
+  } release{this, supervisor != nullptr};
+
+  record.environment = run_environment();
+  store_->update_run(record);
+
+  const auto total = load.warmup + load.duration;
+  const ProcessUsage before = supervisor ? read_usage(supervisor->pids()) : ProcessUsage{};
+  const uint64_t restarts_before = supervisor ? supervisor->restarts() : 0;
+  LoadProgress progress([&](const TimelinePoint& point) {
+    const auto elapsed = std::chrono::seconds(point.second + 1);
+    live.update(std::min<std::chrono::nanoseconds>(elapsed, total), total, progress);
+  });
+  ReportRow row{record.label, run_load(load, stop, &progress), bound_rps, std::nullopt};
+  uint64_t restarts = 0;
+  if (supervisor) {
+    ProcessUsage after = read_usage(supervisor->pids());
+    after.cpu_seconds = std::max(0.0, after.cpu_seconds - before.cpu_seconds);
+    row.usage = after;
+    restarts = supervisor->restarts() - restarts_before;
+  }
+  return row_to_json(row, restarts);
+}
+
+}  // namespace iolab

@@ -1,0 +1,95 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stop_token>
+#include <thread>
+
+#include "daemon/run_store.h"
+#include "loadgen/engine.h"
+
+namespace iolab {
+
+/// The live view of the run in progress, written by its job about once a second and read by
+/// the REST handlers. Thread-safe.
+class LiveRun {
+ public:
+  /// Job side: the run has gone `elapsed` of `total`; `progress` is the engine's live view.
+  void update(std::chrono::nanoseconds elapsed, std::chrono::nanoseconds total,
+              const LoadProgress& progress);
+  /// `{"elapsed_s","total_s","requests","errors","current_rps","p99_ms"}`: counts include the
+  /// warm-up; current_rps and p99_ms are those of the last complete second (p99 null before
+  /// the first).
+  nlohmann::json to_json() const;
+  /// Back to nothing measured, for the next run.
+  void reset();
+
+ private:
+  mutable std::mutex mutex_;
+  double elapsed_s_ = 0;
+  double total_s_ = 0;
+  uint64_t requests_ = 0;
+  uint64_t errors_ = 0;
+  std::optional<TimelinePoint> last_second_;
+};
+
+/// Runs stored runs one at a time, in the order they were submitted, on its own thread, and
+/// records each one's state changes in the store: `queued → running → done | failed |
+/// cancelled`. Thread-safe.
+class RunQueue {
+ public:
+  /// What a run does when its turn comes. Blocks until the run ends; returns the result JSON,
+  /// or throws (any std::exception) to fail the run with that message. It may set the record's
+  /// label and environment. When `stop` is requested (cancel, shutdown) it returns promptly with
+  /// what it measured so far, and the run is stored `cancelled` with that partial result.
+  using Job = std::function<nlohmann::json(std::stop_token stop, LiveRun& live, RunRecord& run)>;
+
+  enum class Cancel { kCancelled, kStopping, kNotActive };
+
+  explicit RunQueue(RunStore& store);
+  ~RunQueue();
+  RunQueue(const RunQueue&) = delete;
+  RunQueue& operator=(const RunQueue&) = delete;
+
+  /// Appends the stored, queued run `id`. Runs after every run submitted before it. After
+  /// stop(), the run is stored `cancelled` at once.
+  void submit(int64_t id, Job job);
+  /// A queued run is cancelled at once (kCancelled); the running one is asked to stop and is
+  /// stored `cancelled` when its job returns (kStopping); any other id gives kNotActive.
+  Cancel cancel(int64_t id);
+  /// The running run's id, if one runs.
+  std::optional<int64_t> running() const;
+  /// The live view of run `id` while it runs; nullopt otherwise.
+  std::optional<nlohmann::json> progress(int64_t id) const;
+  /// Cancels every queued run, stops the running one, waits until its partial result is
+  /// stored, and ends the thread. Idempotent; the destructor calls it.
+  void stop();
+
+ private:
+  struct Entry {
+    int64_t id = 0;
+    Job job;
+  };
+
+  void loop(std::stop_token stop);
+  void execute(Entry entry, std::stop_token shutdown);
+  void mark_cancelled(int64_t id);
+
+  RunStore& store_;
+  mutable std::mutex mutex_;
+  std::condition_variable_any wake_;
+  std::deque<Entry> queue_;
+  bool stopped_ = false;
+  std::optional<int64_t> running_id_;
+  std::stop_source running_stop_;
+  LiveRun live_;
+  std::jthread thread_;
+};
+
+}  // namespace iolab
