@@ -90,7 +90,7 @@ point3() {
     loaded=$(rss_kb $workers)
     wait "$run_pid" || die "10k run failed: $(tail -1 "$work/10k.err")"
     rps=$(jq -r '.[0].rps' "$work/10k.json")
-    errors=$(jq -r '[.[0].errors[]] | add' "$work/10k.json")
+    errors=$(jq -r '.[0].errors.total' "$work/10k.json")
     printf '%-8s %10.0f %8.1f %8s %10.1f %10.1f %10.1f   (target bound%% >= 90)\n' "$kind" "$rps" \
       "$(awk -v r="$rps" 'BEGIN {print r / 100}')" "$errors" \
       "$(awk -v k="$idle" 'BEGIN {print k / 1024}')" \
