@@ -133,7 +133,8 @@ ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string&
     }
     if (v["workers"]) base.workers = r.integer(v["workers"], key + ".workers", 1, kMaxWorkers);
     if (v["pool_size"]) {
-      if (base.kind != "async") r.fail(v["pool_size"], key + ".pool_size", "only kind 'async' has a pool");
+      if (base.kind != "async")
+        r.fail(v["pool_size"], key + ".pool_size", "only kind 'async' has a pool");
       base.pool_size = r.integer(v["pool_size"], key + ".pool_size", 0, 1000000);
     }
     if (v["stack_bytes"]) {

@@ -23,7 +23,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 enum Tag : uint64_t { kListen = 1, kDown = 2, kUp = 3, kWake = 4 };
-constexpr uint64_t key(Tag tag, int fd) { return (uint64_t{tag} << 32) | static_cast<uint32_t>(fd); }
+constexpr uint64_t key(Tag tag, int fd) {
+  return (uint64_t{tag} << 32) | static_cast<uint32_t>(fd);
+}
 
 constexpr size_t kReadChunk = size_t{64} * 1024;
 constexpr size_t kMaxBufferedInput = size_t{1024} * 1024;
@@ -91,8 +93,8 @@ class AsyncVariant::Loop {
     const auto addr = upstream_.url.endpoint.sockaddr();
     if (!addr) throw StartError("async variant: bad upstream " + upstream_.url.to_string());
     upstream_addr_ = *addr;
-    upstream_request_ = "GET " + upstream_.url.target + " HTTP/1.1\r\nHost: " +
-                        upstream_.url.host_header + "\r\n\r\n";
+    upstream_request_ = "GET " + upstream_.url.target +
+                        " HTTP/1.1\r\nHost: " + upstream_.url.host_header + "\r\n\r\n";
     read_buffer_ = std::make_unique<char[]>(kReadChunk);
   }
 
@@ -124,9 +126,15 @@ class AsyncVariant::Loop {
         const auto fd = static_cast<int>(static_cast<uint32_t>(k));
         const uint32_t ev = events[static_cast<size_t>(i)].events;
         switch (static_cast<Tag>(k >> 32)) {
-          case kListen: accept_all(); break;
-          case kDown: on_down(fd, ev); break;
-          case kUp: on_up(fd, ev); break;
+          case kListen:
+            accept_all();
+            break;
+          case kDown:
+            on_down(fd, ev);
+            break;
+          case kUp:
+            on_up(fd, ev);
+            break;
           case kWake: {
             uint64_t value = 0;
             [[maybe_unused]] const auto r = ::read(wake_fd_, &value, sizeof value);
@@ -377,7 +385,8 @@ class AsyncVariant::Loop {
       if (n > 0) {
         const auto r = u.parser.feed(read_buffer_.get(), static_cast<size_t>(n));
         if (r.outcome == ResponseParser::Outcome::kComplete) return complete_up(fd, u);
-        if (r.outcome == ResponseParser::Outcome::kError) return fail_up(fd, u, false, "bad answer");
+        if (r.outcome == ResponseParser::Outcome::kError)
+          return fail_up(fd, u, false, "bad answer");
         continue;
       }
       if (n < 0 && errno == EINTR) continue;

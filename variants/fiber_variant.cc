@@ -100,8 +100,7 @@ class FiberUpstream {
       const auto addr = *options_.url.endpoint.sockaddr();
       if (::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
         if (errno != EINPROGRESS) return fail("connect");
-        const auto connect_deadline =
-            std::min(deadline, Clock::now() + options_.connect_timeout);
+        const auto connect_deadline = std::min(deadline, Clock::now() + options_.connect_timeout);
         const WaitResult r = reactor.wait(fd_, EPOLLOUT, connect_deadline);
         if (r != WaitResult::kReady) return fail("connect", r == WaitResult::kTimedOut);
         int error = 0;
@@ -122,7 +121,8 @@ class FiberUpstream {
         if (r.outcome == ResponseParser::Outcome::kError) return fail("bad answer");
         continue;
       }
-      if (n == 0) return parser_.on_eof() ? complete() : fail(parser_.in_progress() ? "read" : "closed");
+      if (n == 0)
+        return parser_.on_eof() ? complete() : fail(parser_.in_progress() ? "read" : "closed");
       if (errno == EINTR) continue;
       if (errno != EAGAIN) return fail("read");
       const WaitResult w = reactor.wait(fd_, EPOLLIN, deadline);
@@ -163,7 +163,8 @@ class FiberUpstream {
         if (Clock::now() > deadline) return fail("no answer in time", true);
         continue;
       }
-      if (n == 0) return parser_.on_eof() ? complete() : fail(parser_.in_progress() ? "read" : "closed");
+      if (n == 0)
+        return parser_.on_eof() ? complete() : fail(parser_.in_progress() ? "read" : "closed");
       if (errno == EINTR) continue;
       return fail(errno == EAGAIN ? "no answer in time" : "read", errno == EAGAIN);
     }
@@ -265,8 +266,9 @@ void FiberVariant::serve(int fd) {
   for (;;) {
     RequestHead head;
     ParseStatus parsed = parse_request_head(in, head);
-    while (parsed == ParseStatus::kIncomplete ||
-           (parsed == ParseStatus::kComplete && in.size() < head.head_bytes + head.content_length)) {
+    while (
+        parsed == ParseStatus::kIncomplete ||
+        (parsed == ParseStatus::kComplete && in.size() < head.head_bytes + head.content_length)) {
       const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
       if (n > 0) {
         in.append(buf, static_cast<size_t>(n));
@@ -290,7 +292,8 @@ void FiberVariant::serve(int fd) {
       answer = http_response(200, "text/plain", kPlaintextBody, keep_alive);
     } else if (head.path == "/remote") {
       const auto called = Clock::now();
-      const UpstreamAnswer a = blocking_ ? upstream.call_blocking() : upstream.call_parking(reactor);
+      const UpstreamAnswer a =
+          blocking_ ? upstream.call_blocking() : upstream.call_parking(reactor);
       stats_.upstream.record(Clock::now() - called);
       if (a.ok) {
         if (a.status >= 500) stats_.upstream_failures.fetch_add(1, std::memory_order_relaxed);

@@ -24,7 +24,8 @@ std::string slurp(const fs::path& p) {
 ReportRow row(const std::string& label, int base_ms, uint64_t requests) {
   ReportRow r;
   r.label = label;
-  for (int i = 0; i < 1000; ++i) r.result.latency.record(std::chrono::milliseconds(base_ms + i % 50));
+  for (int i = 0; i < 1000; ++i)
+    r.result.latency.record(std::chrono::milliseconds(base_ms + i % 50));
   r.result.requests = requests;
   r.result.elapsed = std::chrono::seconds(10);
   r.result.spec.connections = 400;

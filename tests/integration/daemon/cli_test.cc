@@ -98,9 +98,9 @@ TEST(CliTest, EmbeddedRunPrintsTheSeedTable) {
   EXPECT_EQ(rule.find_first_not_of("= "), std::string::npos);
   std::istringstream h(header);
   std::vector<std::string> columns{std::istream_iterator<std::string>(h), {}};
-  EXPECT_EQ(columns,
-            (std::vector<std::string>{"variant", "min", "p50", "p99", "p99.9", "max", "mean",
-                                      "duration", "requests", "rps", "errors", "bound%", "rss_mb", "cpu_s"}));
+  EXPECT_EQ(columns, (std::vector<std::string>{"variant", "min", "p50", "p99", "p99.9", "max",
+                                               "mean", "duration", "requests", "rps", "errors",
+                                               "bound%", "rss_mb", "cpu_s"}));
   EXPECT_EQ(row.rfind("threads:5 ", 0), 0u) << row;
 }
 
