@@ -4,12 +4,16 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <httplib.h>
+
 #include <CLI/CLI.hpp>
 #include <climits>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <mutex>
 #include <optional>
 #include <stop_token>
 #include <thread>
@@ -21,6 +25,7 @@
 #include "daemon/daemon.h"
 #include "daemon/experiment.h"
 #include "daemon/lab.h"
+#include "daemon/notify.h"
 #include "daemon/report.h"
 #include "daemon/supervisor.h"
 #include "loadgen/engine.h"
@@ -171,6 +176,8 @@ struct WorkerFlags {
   std::string upstream;
   std::string upstream_timeout = "10s";
   int ready_fd = -1;
+  int stats_fd = -1;
+  int stats_slot = -1;
 };
 
 // --body: the text itself, or with a leading '@' the bytes of that file.
@@ -341,7 +348,37 @@ int cmd_worker(const WorkerFlags& f) {
   upstream.url = admitted_url("--upstream", f.upstream);
   upstream.timeout = duration_flag("--upstream-timeout", f.upstream_timeout);
   raise_fd_limit();
-  return run_worker(*variant, upstream, endpoint_flag("--listen", f.listen), f.ready_fd);
+  return run_worker(*variant, upstream, endpoint_flag("--listen", f.listen), f.ready_fd, f.stats_fd,
+                    f.stats_slot);
+}
+
+// True when GET /healthz on the daemon's API answers 200 within `timeout`.
+bool api_answers(const Endpoint& listen, uint16_t port, std::chrono::milliseconds timeout) {
+  // A wildcard bind is reached over loopback.
+  const std::string host =
+      listen.host == "0.0.0.0" || listen.host.empty() ? std::string("127.0.0.1") : listen.host;
+  httplib::Client client(host, port);
+  client.set_connection_timeout(timeout);
+  client.set_read_timeout(timeout);
+  const auto r = client.Get("/healthz");
+  return r && r->status == 200;
+}
+
+// Reloads the config file on SIGHUP: a bad file is refused whole and the old config stays.
+void reload_daemon(Daemon& daemon, const std::string& config_path) {
+  notify_service_manager("RELOADING=1");
+  if (config_path.empty()) {
+    std::cerr << "iolab: reload: no --config file, nothing to reload\n";
+  } else {
+    try {
+      const DaemonConfig next = load_config_file(config_path);
+      for (const auto& line : daemon.reload(next)) std::cerr << "iolab: reload: " << line << "\n";
+    } catch (const ConfigError& e) {
+      std::cerr << "iolab: reload refused, the old config stays: " << e.what() << "\n";
+    }
+  }
+  std::cerr << std::flush;
+  notify_service_manager("READY=1");
 }
 
 int cmd_daemon(const std::string& config_path) {
@@ -351,14 +388,54 @@ int cmd_daemon(const std::string& config_path) {
   } catch (const ConfigError& e) {
     throw UsageError(e.what());
   }
+  // SIGHUP (systemctl reload) is taken by the sigwait below, in no other thread.
+  sigset_t signal_set;
+  sigemptyset(&signal_set);
+  sigaddset(&signal_set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signal_set, nullptr);
   StopSignals signals;
+  sigaddset(&signal_set, SIGINT);
+  sigaddset(&signal_set, SIGTERM);
   raise_fd_limit();
   Daemon daemon(config, self_executable());
   const uint16_t port = daemon.start();
   // The first line of stdout is the bound address: scripts and tests read the port from it.
   std::cout << "iolab daemon listening on " << config.api_listen.host << ":" << port << std::endl;
-  signals.wait();
+  // READY=1 only once the API answers: systemd then starts what depends on it.
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!api_answers(config.api_listen, port, 1000ms)) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw std::runtime_error("the API does not answer on port " + std::to_string(port));
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  notify_service_manager("READY=1\nSTATUS=API on " + config.api_listen.host + ":" +
+                         std::to_string(port));
+  // The watchdog is fed only while the API answers, so a hung daemon gets restarted.
+  std::jthread watchdog;
+  if (const auto every = watchdog_interval()) {
+    watchdog =
+        std::jthread([period = *every, listen = config.api_listen, port](std::stop_token st) {
+          std::mutex mutex;
+          std::condition_variable_any wake;
+          const auto timeout = std::max<std::chrono::milliseconds>(
+              std::chrono::duration_cast<std::chrono::milliseconds>(period), 100ms);
+          while (!st.stop_requested()) {
+            if (api_answers(listen, port, timeout)) notify_service_manager("WATCHDOG=1");
+            std::unique_lock lock(mutex);
+            wake.wait_for(lock, st, period, [] { return false; });
+          }
+        });
+  }
+  while (true) {
+    int received = 0;
+    sigwait(&signal_set, &received);
+    if (received != SIGHUP) break;
+    reload_daemon(daemon, config_path);
+  }
+  notify_service_manager("STOPPING=1");
   std::cerr << "iolab: stopping\n";
+  watchdog = std::jthread();
   daemon.stop();
   return 0;
 }
@@ -420,6 +497,15 @@ int run_cli(int argc, char** argv) {
   auto* daemon_cmd = app.add_subcommand("daemon", "the long-running service: REST API, run queue");
   daemon_cmd->add_option("--config", daemon_config, "config file (default: built-in defaults)");
 
+  DaemonClientOptions history;
+  std::string history_scenario;
+  auto* history_cmd =
+      app.add_subcommand("history", "a scenario's nightly trend, one row per night and variant");
+  history_cmd->add_option("scenario", history_scenario, "scenario name")->required();
+  history_cmd->add_option("--daemon", history.url, "daemon URL, as http://127.0.0.1:7070")
+      ->required();
+  history_cmd->add_option("--format", history.format, "rst or json")->capture_default_str();
+
   std::string report_id;
   bool report_run = false;
   DaemonClientOptions report;
@@ -458,6 +544,8 @@ int run_cli(int argc, char** argv) {
   worker_cmd->add_option("--upstream", worker.upstream)->required();
   worker_cmd->add_option("--upstream-timeout", worker.upstream_timeout);
   worker_cmd->add_option("--ready-fd", worker.ready_fd);
+  worker_cmd->add_option("--stats-fd", worker.stats_fd);
+  worker_cmd->add_option("--stats-slot", worker.stats_slot);
   worker_cmd->add_option("--pool-size", worker.pool_size);
   worker_cmd->add_option("--stack-bytes", worker.stack_bytes);
 
@@ -466,7 +554,7 @@ int run_cli(int argc, char** argv) {
       std::none_of(commands.begin(), commands.end(),
                    [&](CLI::App* c) { return c->get_name() == argv[1]; })) {
     std::cerr << "iolab: unknown command '" << argv[1]
-              << "' (run, experiment, stub, serve, daemon, report)\n";
+              << "' (run, experiment, stub, serve, daemon, report, history)\n";
     return kExitUsage;
   }
   try {
@@ -494,6 +582,13 @@ int run_cli(int argc, char** argv) {
       } catch (const std::invalid_argument& e) {
         throw UsageError(e.what());
       }
+      return 0;
+    }
+    if (history_cmd->parsed()) {
+      if (history.format != "rst" && history.format != "json") {
+        throw UsageError("unknown --format '" + history.format + "' (rst, json)");
+      }
+      print_daemon_history(history, history_scenario);
       return 0;
     }
     if (stub_cmd->parsed()) return cmd_stub(stub);

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -68,6 +69,21 @@ std::string report_query(const DaemonClientOptions& o) {
   return "?format=" + o.format + (o.wide ? "&wide=true" : "");
 }
 
+// A scenario name in a URL path: unreserved characters pass, the rest is %-encoded.
+std::string path_escape(const std::string& text) {
+  std::string out;
+  for (const unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      char hex[4];
+      std::snprintf(hex, sizeof(hex), "%%%02X", c);
+      out += hex;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 void print_daemon_report(const DaemonClientOptions& options, const std::string& id, bool run) {
@@ -78,6 +94,46 @@ void print_daemon_report(const DaemonClientOptions& options, const std::string& 
   const auto r = client.get(std::string(run ? "/api/v1/runs/" : "/api/v1/experiments/") + id +
                             "/report" + report_query(options));
   std::cout << r->body << std::flush;
+}
+
+void print_daemon_history(const DaemonClientOptions& options, const std::string& scenario) {
+  if (scenario.empty()) throw std::invalid_argument("SCENARIO must not be empty");
+  Client client(options.url);
+  const auto r = client.get("/api/v1/history/" + path_escape(scenario));
+  if (options.format == "json") {
+    std::cout << r->body << std::flush;
+    return;
+  }
+  const json body = json::parse(r->body);
+  const char* rule =
+      "==================== ================ ========== ========== ========== ========== "
+      "==========";
+  std::printf("%s\n%-20s %-16s %10s %10s %10s %10s %s\n%s\n", rule, "night", "variant", "rps",
+              "rps_median", "p99_ms", "p99_median", "flag", rule);
+  for (const auto& n : body["nights"]) {
+    std::string flag = n["judged"].get<bool>() ? "ok" : "-";
+    if (n["throughput_regressed"].get<bool>() && n["p99_regressed"].get<bool>()) {
+      flag = "RPS+P99";
+    } else if (n["throughput_regressed"].get<bool>()) {
+      flag = "RPS";
+    } else if (n["p99_regressed"].get<bool>()) {
+      flag = "P99";
+    }
+    const bool judged = n["judged"].get<bool>();
+    const auto fixed = [judged](double value, const char* format) {
+      if (!judged) return std::string("-");
+      char text[32];
+      std::snprintf(text, sizeof(text), format, value);
+      return std::string(text);
+    };
+    std::printf("%-20s %-16s %10.1f %10s %10.3f %10s %s\n", n["night"].get<std::string>().c_str(),
+                n["variant"].get<std::string>().c_str(), n["rps"].get<double>(),
+                fixed(n["median_rps"].get<double>(), "%.1f").c_str(),
+                n["p99_s"].get<double>() * 1000,
+                fixed(n["median_p99_s"].get<double>() * 1000, "%.3f").c_str(), flag.c_str());
+  }
+  std::printf("%s\n", rule);
+  std::fflush(stdout);
 }
 
 int run_experiment_on_daemon(const DaemonClientOptions& options, const std::string& file,
@@ -130,7 +186,19 @@ int run_experiment_on_daemon(const DaemonClientOptions& options, const std::stri
   const bool done = experiment["state"] == "done";
   if (!done)
     std::cerr << "iolab: experiment ended " << experiment["state"].get<std::string>() << "\n";
-  return done ? 0 : 1;
+  const json regressions = experiment.value("regressions", json::array());
+  // The rst report already lists them under the table; a csv or json report stays parseable.
+  if (options.format != "rst") {
+    for (const auto& f : regressions) {
+      std::cerr << "REGRESSION " << f["scenario"].get<std::string>() << " "
+                << f["variant"].get<std::string>() << " " << f["measure"].get<std::string>()
+                << " (run " << f["run_id"].get<int64_t>() << ")\n";
+    }
+  }
+  if (!regressions.empty()) {
+    std::cerr << "iolab: " << regressions.size() << " regression(s) against the nights before\n";
+  }
+  return done && regressions.empty() ? 0 : 1;
 }
 
 }  // namespace iolab

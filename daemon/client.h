@@ -18,9 +18,14 @@ struct DaemonClientOptions {
 /// Prints the report of experiment `id` (or of run `id` when `run` is true) on stdout.
 void print_daemon_report(const DaemonClientOptions& options, const std::string& id, bool run);
 
+/// Prints scenario's nightly trend on stdout: one row per night and variant, with the median
+/// it was judged against and a flag where it regressed (`format` rst or json).
+void print_daemon_history(const DaemonClientOptions& options, const std::string& scenario);
+
 /// Submits the experiment file, shows progress on stderr (a line a second) until every run
 /// ends, then prints the report on stdout. When `stop` is requested, cancels the experiment's
-/// runs still queued or running. Returns 0 when every run is done, 1 otherwise.
+/// runs still queued or running. Regressions against the nights before (see regression.h)
+/// follow the report. Returns 0 when every run is done and none regressed, 1 otherwise.
 int run_experiment_on_daemon(const DaemonClientOptions& options, const std::string& file,
                              std::stop_token stop);
 

@@ -16,6 +16,7 @@
 #include "daemon/environment.h"
 #include "daemon/experiment.h"
 #include "daemon/lab.h"
+#include "daemon/metrics.h"
 #include "daemon/process_usage.h"
 #include "daemon/report.h"
 #include "daemon/report_charts.h"
@@ -266,6 +267,28 @@ std::string experiment_state(const std::vector<RunRecord>& runs) {
   return "done";
 }
 
+json policy_json(const RegressionPolicy& p) {
+  return {{"nights", p.nights},
+          {"min_nights", p.min_nights},
+          {"throughput_drop", p.throughput_drop},
+          {"p99_rise", p.p99_rise}};
+}
+
+RegressionPolicy policy_from_json(const json& j) {
+  RegressionPolicy p;
+  if (!j.is_object()) return p;
+  p.nights = j.value("nights", p.nights);
+  p.min_nights = j.value("min_nights", p.min_nights);
+  p.throughput_drop = j.value("throughput_drop", p.throughput_drop);
+  p.p99_rise = j.value("p99_rise", p.p99_rise);
+  return p;
+}
+
+json flag_json(const RegressionFlag& f) {
+  return {{"scenario", f.scenario}, {"variant", f.variant}, {"measure", f.measure},
+          {"value", f.value},       {"median", f.median},   {"run_id", f.run_id}};
+}
+
 // The key a ConfigError names: "origin:line: key: message" → key.
 std::string config_error_field(const std::string& message, const std::string& origin) {
   std::string rest = message.substr(std::min(message.size(), origin.size()));
@@ -339,6 +362,7 @@ class Daemon::Api {
 
     s.Get("/healthz", wrap(&Api::healthz));
     s.Get("/readyz", wrap(&Api::readyz));
+    s.Get("/metrics", wrap(&Api::metrics));
     s.Get("/api/v1/variants", wrap(&Api::variants));
     s.Get("/api/v1/variant", wrap(&Api::get_variant));
     s.Put("/api/v1/variant", wrap(&Api::put_variant));
@@ -353,6 +377,8 @@ class Daemon::Api {
     s.Post("/api/v1/experiments", wrap(&Api::post_experiment));
     s.Get(R"(/api/v1/experiments/([^/]+))", wrap(&Api::get_experiment));
     s.Get(R"(/api/v1/experiments/([^/]+)/report)", wrap(&Api::experiment_report));
+    s.Get(R"(/api/v1/history/([^/]+))", wrap(&Api::history));
+    s.Get("/api/v1/regressions", wrap(&Api::regressions));
   }
 
  private:
@@ -385,6 +411,29 @@ class Daemon::Api {
           {{"status", ready ? "ready" : "not ready"},
            {"upstream", stub_up ? "up" : "down"},
            {"variant", d_.active_ ? (variant_up ? "up" : "down") : "none"}});
+  }
+
+  // -- metrics: read from the workers' shared memory and /proc at scrape time
+
+  void metrics(const httplib::Request&, httplib::Response& res) {
+    std::optional<std::string> active;
+    std::optional<ProcessUsage> usage;
+    std::optional<CoarseHistogram> stub;
+    {
+      const std::lock_guard lock(d_.state_mutex_);
+      if (d_.active_ && d_.supervisor_) {
+        active = d_.active_->name();
+        usage = read_usage(d_.supervisor_->pids());
+      }
+      if (d_.stub_) stub = coarsen(d_.stub_->latency());
+    }
+    MetricsSnapshot snapshot = d_.metrics_->snapshot(active, usage);
+    snapshot.stub = stub;
+    for (const auto& f : d_.regressions()) {
+      snapshot.regressions.push_back({f.scenario, f.variant, f.measure});
+    }
+    res.status = 200;
+    res.set_content(d_.metrics_->render(snapshot), "text/plain; version=0.0.4; charset=utf-8");
   }
 
   // -- variants
@@ -565,7 +614,7 @@ class Daemon::Api {
   // -- runs
 
   RunRequest run_from_body(const JsonBody& b) const {
-    const DaemonConfig& c = d_.config_;
+    const DaemonConfig c = d_.config();
     RunRequest r;
     r.load.connections = 10;
     r.load.threads = 2;
@@ -635,7 +684,9 @@ class Daemon::Api {
   }
 
   json show_run(const RunRecord& run, bool full) const {
-    return run_json(run, d_.queue_->progress(run.id), full);
+    // The queue lets go of a run just after storing its end: a final run shows no progress.
+    return run_json(
+        run, run.state == RunState::kRunning ? d_.queue_->progress(run.id) : std::nullopt, full);
   }
 
   void post_run(const httplib::Request& req, httplib::Response& res) {
@@ -794,7 +845,7 @@ class Daemon::Api {
     } catch (const ConfigError& e) {
       throw ApiError(422, "invalid_experiment", e.what(), config_error_field(e.what(), origin));
     }
-    const DaemonConfig& c = d_.config_;
+    const DaemonConfig c = d_.config();
     if (spec.load.connections > c.max_connections) {
       throw ApiError(422, "over_limit",
                      "load.connections " + std::to_string(spec.load.connections) +
@@ -818,11 +869,15 @@ class Daemon::Api {
       run.experiment_id = experiment.id;
       json load = spec_to_json(spec.load);
       load.erase("target");
+      const ExperimentPoint& point = spec.points[ids.size()];
+      load["rate"] = point.rate;
       run.spec = {{"experiment", spec.name},
+                  {"scenario", point.scenario},
                   {"variant", variant_json(v)},
-                  {"path", spec.path},
+                  {"path", point.path},
                   {"upstream", profile_json(spec.upstream)},
-                  {"load", load}};
+                  {"load", load},
+                  {"regression", policy_json(spec.regression)}};
       run.created_at = experiment.created_at;
       ids.push_back(d_.store_->add_run(run));
     }
@@ -831,11 +886,22 @@ class Daemon::Api {
           ids[i], [this, spec, i](std::stop_token stop, LiveRun& live, RunRecord& record) {
             record.environment = run_environment();
             Lab lab(spec.upstream, d_.executable_);
+            // /metrics: the workers publish into the variant's region; the load series of the
+            // scenario count the run's measured window when it ends.
+            lab.stats_regions = [this](const std::string& name) {
+              return d_.metrics_->region_for(name);
+            };
+            const std::string scenario =
+                spec.points[i].scenario.empty() ? spec.name : spec.points[i].scenario;
+            d_.metrics_->begin_load(scenario, spec.variants[i].name(), nullptr);
+            LoadSpec load = spec.load;
+            load.rate = spec.points[i].rate;
             const ReportRow row =
-                lab.run_variant(spec.variants[i], spec.load, spec.path, stop,
+                lab.run_variant(spec.variants[i], load, spec.points[i].path, stop,
                                 [&live](const std::string&, std::chrono::nanoseconds elapsed,
                                         std::chrono::nanoseconds total,
                                         const LoadProgress& p) { live.update(elapsed, total, p); });
+            d_.metrics_->end_load(&row.result, row.result.requests, row.result.errors.total());
             return row_to_json(row, 0);
           });
     }
@@ -850,11 +916,19 @@ class Daemon::Api {
     const auto runs = d_.store_->runs(query);
     json list = json::array();
     for (const auto& r : runs) list.push_back(show_run(r, false));
+    // The experiment's own rows, each judged against the nights before it; once it has ended
+    // (reading the history is not for every progress poll).
+    json flags = json::array();
+    const std::string state = experiment_state(runs);
+    if (state != "queued" && state != "running") {
+      for (const auto& f : d_.experiment_regressions(e.id)) flags.push_back(flag_json(f));
+    }
     return {{"id", e.id},
             {"name", e.name},
             {"state", experiment_state(runs)},
             {"created_at", e.created_at},
-            {"runs", list}};
+            {"runs", list},
+            {"regressions", flags}};
   }
 
   ExperimentRecord find_experiment(const httplib::Request& req) const {
@@ -880,6 +954,39 @@ class Daemon::Api {
       if (auto row = row_from_run(run)) rows.push_back(std::move(*row));
     }
     reply_report(res, rows, format, wide, "iolab experiment " + e.name);
+    // The table's regressions follow it in the text report; csv and json stay parseable.
+    if (format == "rst") {
+      for (const auto& f : d_.experiment_regressions(e.id)) res.body += describe(f) + "\n";
+    }
+  }
+
+  // -- history
+
+  // One row per night of the scenario, oldest first, each judged against the nights before it.
+  void history(const httplib::Request& req, httplib::Response& res) {
+    const std::string scenario = req.matches[1];
+    json rows = json::array();
+    for (const auto& j : judge_history(d_.nights(scenario))) {
+      rows.push_back({{"night", j.night.night},
+                      {"experiment_id", j.night.experiment_id},
+                      {"run_id", j.night.run_id},
+                      {"variant", j.night.variant},
+                      {"rps", j.night.measure.rps},
+                      {"p99_s", j.night.measure.p99_s},
+                      {"history", j.verdict.history},
+                      {"judged", j.verdict.judged},
+                      {"median_rps", j.verdict.median_rps},
+                      {"median_p99_s", j.verdict.median_p99_s},
+                      {"throughput_regressed", j.verdict.throughput},
+                      {"p99_regressed", j.verdict.p99}});
+    }
+    reply(res, 200, {{"scenario", scenario}, {"nights", rows}});
+  }
+
+  void regressions(const httplib::Request&, httplib::Response& res) {
+    json flags = json::array();
+    for (const auto& f : d_.regressions()) flags.push_back(flag_json(f));
+    reply(res, 200, {{"regressions", flags}});
   }
 
   Daemon& d_;
@@ -910,6 +1017,7 @@ void Daemon::start_variant_locked(const VariantSpec& spec) {
   workers.upstream.url = upstream_url_locked();
   workers.upstream.timeout = std::max<std::chrono::nanoseconds>(10s, profile_.delay * 2);
   workers.listen = config_.variant_listen;
+  workers.stats = metrics_->region_for(spec.name());
   auto supervisor = std::make_unique<Supervisor>(workers);
   supervisor->start();
   supervisor_ = std::move(supervisor);
@@ -936,6 +1044,8 @@ uint16_t Daemon::start() {
       throw StartError(std::string("state_dir: ") + e.what());
     }
   }
+  metrics_ = std::make_unique<DaemonMetrics>(IOLAB_VERSION, IOLAB_GIT_REVISION);
+  store_ = metrics_->count_runs(std::move(store_));
   store_->interrupt_unfinished(utc_now());
 
   {
@@ -976,6 +1086,126 @@ void Daemon::stop() {
   if (supervisor_) supervisor_->stop();
   supervisor_.reset();
   if (stub_) stub_->stop();
+}
+
+DaemonConfig Daemon::config() const {
+  const std::lock_guard lock(state_mutex_);
+  return config_;
+}
+
+std::vector<std::string> Daemon::reload(const DaemonConfig& next) {
+  std::vector<std::string> log;
+  const std::lock_guard lock(state_mutex_);
+  const auto keep = [&](bool same, const char* key) {
+    if (!same) log.push_back(std::string(key) + ": changed, applied at the next restart");
+  };
+  keep(next.api_listen.to_string() == config_.api_listen.to_string(), "api.listen");
+  keep(next.token_file == config_.token_file, "api.token_file");
+  keep(next.state_dir == config_.state_dir, "state_dir");
+  keep(next.variant_listen.to_string() == config_.variant_listen.to_string(), "variant.listen");
+  keep(next.upstream_listen.to_string() == config_.upstream_listen.to_string(), "upstream.listen");
+  keep((next.upstream_url ? next.upstream_url->to_string() : "") ==
+           (config_.upstream_url ? config_.upstream_url->to_string() : ""),
+       "upstream.url");
+  if (next.allowed_targets != config_.allowed_targets) {
+    config_.allowed_targets = next.allowed_targets;
+    log.push_back("load.allowed_targets: applied");
+  }
+  if (next.max_connections != config_.max_connections) {
+    config_.max_connections = next.max_connections;
+    log.push_back("load.max_connections: applied (" + std::to_string(next.max_connections) + ")");
+  }
+  if (next.max_duration != config_.max_duration) {
+    config_.max_duration = next.max_duration;
+    log.push_back("load.max_duration: applied (" + format_duration(next.max_duration) + ")");
+  }
+  const StubProfile& p = next.upstream_profile;
+  const StubProfile& old = config_.upstream_profile;
+  const bool profile_changed = p.delay != old.delay || p.max_delay != old.max_delay ||
+                               p.body_bytes != old.body_bytes ||
+                               p.max_body_bytes != old.max_body_bytes;
+  if (profile_changed && !stub_) {
+    log.push_back("upstream.profile: not applied (upstream.url names an external upstream)");
+  } else if (profile_changed && queue_ && queue_->running()) {
+    log.push_back("upstream.profile: not applied, a run is in progress (reload after it)");
+  } else if (profile_changed) {
+    // The variant's workers hold the stub's URL: the new stub takes the same port.
+    auto stub = std::make_unique<UpstreamStub>(p);
+    stub_->stop();
+    try {
+      stub->start(Endpoint{config_.upstream_listen.host, stub_port_});
+      stub_ = std::move(stub);
+      profile_ = p;
+      config_.upstream_profile = p;
+      log.push_back("upstream.profile: applied (delay " + format_duration(p.delay) + ")");
+    } catch (const std::exception& e) {
+      stub_ = std::make_unique<UpstreamStub>(profile_);
+      stub_->start(Endpoint{config_.upstream_listen.host, stub_port_});
+      log.push_back(std::string("upstream.profile: not applied, the stub did not restart: ") +
+                    e.what());
+    }
+  }
+  if (log.empty()) log.push_back("no change");
+  return log;
+}
+
+std::vector<NightResult> Daemon::nights(const std::string& scenario) const {
+  RunQuery query;
+  query.limit = 100000;
+  std::vector<RunRecord> runs = store_->runs(query);
+  std::vector<NightResult> nights;
+  // The store lists newest first; a history reads oldest first.
+  for (auto it = runs.rbegin(); it != runs.rend(); ++it) {
+    const RunRecord& r = *it;
+    if (r.state != RunState::kDone || !r.experiment_id || !r.spec.is_object()) continue;
+    const auto s = r.spec.find("scenario");
+    if (s == r.spec.end() || !s->is_string()) continue;
+    if (!scenario.empty() && *s != scenario) continue;
+    if (!r.result.is_object() || !r.result.contains("measured")) continue;
+    const json& m = r.result["measured"];
+    NightResult n;
+    n.scenario = s->get<std::string>();
+    n.variant = r.label;
+    n.night = r.finished_at.empty() ? r.created_at : r.finished_at;
+    n.run_id = r.id;
+    n.experiment_id = *r.experiment_id;
+    n.measure.rps = m.value("rps", 0.0);
+    if (m.contains("latency_ms") && m["latency_ms"].is_object()) {
+      n.measure.p99_s = m["latency_ms"].value("p99", 0.0) / 1000;
+    }
+    n.policy = policy_from_json(r.spec.value("regression", json()));
+    nights.push_back(std::move(n));
+  }
+  return nights;
+}
+
+std::vector<JudgedNight> Daemon::judged_nights() const {
+  // The history is read again only when the newest runs changed (a metrics scrape, a poll).
+  RunQuery newest;
+  newest.limit = 8;
+  std::string key;
+  for (const auto& r : store_->runs(newest)) {
+    key += std::to_string(r.id) + std::string(to_string(r.state)) + ",";
+  }
+  const std::lock_guard lock(history_mutex_);
+  if (key != history_key_ || key.empty()) {
+    history_ = judge_history(nights());
+    history_key_ = key;
+  }
+  return history_;
+}
+
+std::vector<RegressionFlag> Daemon::experiment_regressions(int64_t experiment_id) const {
+  std::vector<RegressionFlag> flags;
+  for (const auto& judged : judged_nights()) {
+    if (judged.night.experiment_id != experiment_id) continue;
+    for (auto& f : flags_of(judged)) flags.push_back(std::move(f));
+  }
+  return flags;
+}
+
+std::vector<RegressionFlag> Daemon::regressions() const {
+  return current_regressions(judged_nights());
 }
 
 nlohmann::json Daemon::execute_run(const RunRequest& request, std::stop_token stop, LiveRun& live,
@@ -1021,7 +1251,18 @@ nlohmann::json Daemon::execute_run(const RunRequest& request, std::stop_token st
     const auto elapsed = std::chrono::seconds(point.second + 1);
     live.update(std::min<std::chrono::nanoseconds>(elapsed, total), total, progress);
   });
+  metrics_->begin_load("adhoc", record.label, &progress);
+  struct EndLoad {  // a run that throws still ends its load series
+    DaemonMetrics* m;
+    const LoadProgress& p;
+    bool ended = false;
+    ~EndLoad() {
+      if (!ended) m->end_load(nullptr, p);
+    }
+  } end_load{metrics_.get(), progress};
   ReportRow row{record.label, run_load(load, stop, &progress), bound_rps, std::nullopt};
+  metrics_->end_load(&row.result, progress);
+  end_load.ended = true;
   uint64_t restarts = 0;
   if (supervisor) {
     ProcessUsage after = read_usage(supervisor->pids());

@@ -6,8 +6,10 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "daemon/config.h"
+#include "daemon/regression.h"
 #include "daemon/run_queue.h"
 #include "daemon/run_store.h"
 #include "daemon/supervisor.h"
@@ -15,6 +17,10 @@
 
 namespace httplib {
 class Server;
+}
+
+namespace iolab {
+class DaemonMetrics;
 }
 
 namespace iolab {
@@ -46,6 +52,27 @@ class Daemon {
   /// The store, for tests and tools. Valid after start().
   RunStore& store() { return *store_; }
 
+  /// Applies what of `next` can change live (SIGHUP): load.allowed_targets,
+  /// load.max_connections, load.max_duration and the built-in stub's upstream.profile (the
+  /// profile waits while a run is in progress). Keys that need a restart are kept and named.
+  /// Stored runs and the running one are untouched. Returns one line per change or refusal.
+  /// Any thread.
+  std::vector<std::string> reload(const DaemonConfig& next);
+  /// The config in force (a copy). Any thread.
+  DaemonConfig config() const;
+
+  /// The finished runs that belong to a scenario (experiment rows), oldest first; only
+  /// `scenario`'s when not empty. Any thread, after start().
+  std::vector<NightResult> nights(const std::string& scenario = "") const;
+  /// The regressions flagged on the latest night of each scenario and variant: the series
+  /// `iolab_regression{scenario,variant,measure}` (1 when present). Any thread, after start().
+  std::vector<RegressionFlag> regressions() const;
+  /// Every night judged against the nights before it (judge_history() over nights()), cached
+  /// until the newest runs change. Any thread, after start().
+  std::vector<JudgedNight> judged_nights() const;
+  /// The regressions of experiment `experiment_id`'s rows against the nights before them.
+  std::vector<RegressionFlag> experiment_regressions(int64_t experiment_id) const;
+
  private:
   class Api;
   struct RunRequest;
@@ -58,6 +85,8 @@ class Daemon {
   DaemonConfig config_;
   std::string executable_;
   std::string token_;
+  // Before the store: the store counts runs into it.
+  std::unique_ptr<DaemonMetrics> metrics_;
   std::unique_ptr<RunStore> store_;
 
   // Guards the stub, the active variant and whether a run uses it.
@@ -75,6 +104,11 @@ class Daemon {
   uint16_t port_ = 0;
   std::jthread server_thread_;
   bool stopped_ = false;
+
+  // The judged history and the newest runs it was read at.
+  mutable std::mutex history_mutex_;
+  mutable std::string history_key_;
+  mutable std::vector<JudgedNight> history_;
 };
 
 }  // namespace iolab

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -69,6 +70,43 @@ class Reader {
     return node.Scalar();
   }
 
+  double number(const YAML::Node& node, const std::string& key, double lo, double hi) const {
+    const auto text = scalar(node, key);
+    double value = 0;
+    try {
+      size_t used = 0;
+      value = std::stod(text, &used);
+      if (used != text.size()) throw std::invalid_argument(text);
+    } catch (const std::exception&) {
+      fail(node, key, "expected a number, got '" + text + "'");
+    }
+    if (!(value >= lo && value <= hi)) {
+      fail(node, key, text + " is out of range " + std::to_string(lo) + ".." + std::to_string(hi));
+    }
+    return value;
+  }
+
+  // "10%" or a fraction "0.1"; returned as a fraction in (0, max].
+  double percent(const YAML::Node& node, const std::string& key, double max) const {
+    std::string text = scalar(node, key);
+    const bool pct = !text.empty() && text.back() == '%';
+    if (pct) text.pop_back();
+    double value = 0;
+    try {
+      size_t used = 0;
+      value = std::stod(text, &used);
+      if (used != text.size()) throw std::invalid_argument(text);
+    } catch (const std::exception&) {
+      fail(node, key, "expected a percentage like 10%, got '" + node.Scalar() + "'");
+    }
+    if (pct) value /= 100;
+    if (!(value > 0 && value <= max)) {
+      fail(node, key,
+           "must be above 0 % and at most " + std::to_string(std::lround(max * 100)) + " %");
+    }
+    return value;
+  }
+
  private:
   std::string origin_;
 };
@@ -83,7 +121,7 @@ ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string&
     throw ConfigError(origin + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
   const Reader r(origin);
-  r.require_map(root, "", {"name", "upstream", "load", "variants"});
+  r.require_map(root, "", {"name", "upstream", "load", "variants", "regression"});
   ExperimentSpec spec;
   if (!root["name"]) r.fail(root, "name", "missing");
   spec.name = r.scalar(root["name"], "name");
@@ -99,7 +137,8 @@ ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string&
 
   const auto load = root["load"];
   if (!load) r.fail(root, "load", "missing");
-  r.require_map(load, "load", {"connections", "threads", "duration", "warmup", "timeout", "path"});
+  r.require_map(load, "load",
+                {"connections", "threads", "duration", "warmup", "timeout", "path", "rate"});
   if (load["connections"]) {
     spec.load.connections = r.integer(load["connections"], "load.connections", 1, kMaxConnections);
   }
@@ -116,6 +155,20 @@ ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string&
     }
   }
 
+  if (load["rate"]) spec.load.rate = r.number(load["rate"], "load.rate", 0, 1e9);
+  if (const auto reg = root["regression"]) {
+    r.require_map(reg, "regression", {"nights", "min_nights", "throughput_drop", "p99_rise"});
+    RegressionPolicy& p = spec.regression;
+    if (reg["nights"]) p.nights = r.integer(reg["nights"], "regression.nights", 1, 365);
+    if (reg["min_nights"]) {
+      p.min_nights = r.integer(reg["min_nights"], "regression.min_nights", 1, p.nights);
+    }
+    if (reg["throughput_drop"]) {
+      p.throughput_drop = r.percent(reg["throughput_drop"], "regression.throughput_drop", 1);
+    }
+    if (reg["p99_rise"]) p.p99_rise = r.percent(reg["p99_rise"], "regression.p99_rise", 100);
+  }
+
   const auto variants = root["variants"];
   if (!variants || !variants.IsSequence() || variants.size() == 0) {
     r.fail(variants ? variants : root, "variants", "expected a non-empty list");
@@ -123,7 +176,21 @@ ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string&
   for (size_t i = 0; i < variants.size(); ++i) {
     const auto v = variants[i];
     const std::string key = "variants[" + std::to_string(i) + "]";
-    r.require_map(v, key, {"kind", "threads", "workers", "pool_size", "stack_bytes"});
+    r.require_map(
+        v, key,
+        {"kind", "threads", "workers", "pool_size", "stack_bytes", "scenario", "path", "rate"});
+    ExperimentPoint point{spec.name, spec.path, spec.load.rate};
+    if (v["scenario"]) {
+      point.scenario = r.scalar(v["scenario"], key + ".scenario");
+      if (point.scenario.empty()) r.fail(v["scenario"], key + ".scenario", "must not be empty");
+    }
+    if (v["path"]) {
+      point.path = r.scalar(v["path"], key + ".path");
+      if (point.path.empty() || point.path.front() != '/') {
+        r.fail(v["path"], key + ".path", "must start with '/'");
+      }
+    }
+    if (v["rate"]) point.rate = r.number(v["rate"], key + ".rate", 0, 1e9);
     if (!v["kind"]) r.fail(v, key + ".kind", "missing");
     VariantSpec base;
     base.kind = r.scalar(v["kind"], key + ".kind");
@@ -147,6 +214,7 @@ ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string&
     if (base.kind != "threads") {
       if (v["threads"]) r.fail(v["threads"], key + ".threads", "only kind 'threads' takes threads");
       spec.variants.push_back(base);
+      spec.points.push_back(point);
       continue;
     }
     const auto threads = v["threads"];
@@ -162,6 +230,7 @@ ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string&
       VariantSpec s = base;
       s.threads = r.integer(t, key + ".threads", 1, 10000);
       spec.variants.push_back(s);
+      spec.points.push_back(point);
     }
   }
   return spec;

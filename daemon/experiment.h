@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/regression.h"
 #include "loadgen/load_spec.h"
 #include "variants/stub.h"
 #include "variants/variant.h"
@@ -17,6 +18,14 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// What one variant entry may change of the experiment's load (the nightly suite mixes a seed
+/// point, a plaintext point and an open-loop point in one file).
+struct ExperimentPoint {
+  std::string scenario;  ///< `scenario`; default: the experiment's name. Keys the history.
+  std::string path;      ///< `path`; default: the experiment's `load.path`.
+  double rate = 0;       ///< `rate` in requests/s (open loop); default: `load.rate`.
+};
+
 /// One experiment: an upstream profile, a load shape and the variants to run it against, in
 /// order. Each variant gets the same load; a `threads` entry with a list of sizes expands into
 /// one variant per size.
@@ -26,6 +35,11 @@ struct ExperimentSpec {
   LoadSpec load;  ///< `target` is left empty: each variant's port fills it in.
   std::string path = "/remote";
   std::vector<VariantSpec> variants;
+  /// Parallel to `variants`: each one's scenario, path and rate.
+  std::vector<ExperimentPoint> points;
+  /// `regression: {nights, min_nights, throughput_drop, p99_rise}`; how a result is judged
+  /// against the history of its scenario and variant.
+  RegressionPolicy regression;
 };
 
 /// Reads an experiment file (format in DESIGN.md). Throws ConfigError naming file, line and key

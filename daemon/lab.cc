@@ -30,6 +30,7 @@ ReportRow Lab::run_variant(const VariantSpec& variant, LoadSpec load, const std:
   workers.upstream.url = *parse_url("http://127.0.0.1:" + std::to_string(stub_.port()) + "/");
   workers.upstream.timeout = std::max<std::chrono::nanoseconds>(10s, profile_.delay * 2);
   workers.listen = Endpoint{"127.0.0.1", 0};
+  if (stats_regions) workers.stats = stats_regions(variant.name());
   Supervisor supervisor(workers);
   const uint16_t port = supervisor.start();
 
@@ -55,9 +56,15 @@ ReportRow Lab::run_target(LoadSpec load, std::stop_token stop, const ProgressFn&
 std::vector<ReportRow> Lab::run_experiment(const ExperimentSpec& experiment, std::stop_token stop,
                                            const ProgressFn& progress) {
   std::vector<ReportRow> rows;
-  for (const VariantSpec& variant : experiment.variants) {
+  for (size_t i = 0; i < experiment.variants.size(); ++i) {
     if (stop.stop_requested()) break;
-    rows.push_back(run_variant(variant, experiment.load, experiment.path, stop, progress));
+    LoadSpec load = experiment.load;
+    std::string path = experiment.path;
+    if (i < experiment.points.size()) {
+      load.rate = experiment.points[i].rate;
+      path = experiment.points[i].path;
+    }
+    rows.push_back(run_variant(experiment.variants[i], load, path, stop, progress));
   }
   return rows;
 }

@@ -7,6 +7,7 @@
 
 #include "daemon/experiment.h"
 #include "daemon/report.h"
+#include "daemon/shared_stats.h"
 #include "loadgen/engine.h"
 #include "variants/stub.h"
 #include "variants/variant.h"
@@ -39,6 +40,10 @@ class Lab {
                                         const ProgressFn& progress = {});
 
   uint16_t stub_port() const { return stub_.port(); }
+
+  /// Where each variant's workers publish their stats (a daemon's /metrics regions); by default
+  /// they publish nothing. Set before a run.
+  std::function<std::shared_ptr<StatsRegion>(const std::string& variant)> stats_regions;
 
  private:
   ReportRow measure(const std::string& label, LoadSpec load, double bound_rps, std::stop_token stop,

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <future>
@@ -27,6 +28,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr int kReadyFd = 3;
+constexpr int kStatsFd = 4;
 constexpr auto kStartTimeout = std::chrono::seconds(10);
 constexpr auto kRestartDelay = std::chrono::milliseconds(100);
 
@@ -54,8 +56,18 @@ std::vector<std::string> Supervisor::worker_args() const {
           "--ready-fd",         std::to_string(kReadyFd)};
 }
 
-Supervisor::Worker Supervisor::spawn(int ready_fd) {
-  const std::vector<std::string> args = worker_args();
+Supervisor::Worker Supervisor::spawn(int ready_fd, size_t slot) {
+  std::vector<std::string> args = worker_args();
+  if (ready_fd < 0) {
+    // A restarted worker has no ready pipe: told `--ready-fd 3`, it would close whatever took
+    // descriptor 3 (its own listening socket), and then not stop on SIGTERM.
+    const auto it = std::find(args.begin(), args.end(), "--ready-fd");
+    if (it != args.end()) args.erase(it, it + 2);
+  }
+  if (spec_.stats) {
+    args.insert(args.end(), {"--stats-fd", std::to_string(kStatsFd), "--stats-slot",
+                             std::to_string(first_slot_ + static_cast<int>(slot))});
+  }
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -63,6 +75,7 @@ Supervisor::Worker Supervisor::spawn(int ready_fd) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   if (ready_fd >= 0) posix_spawn_file_actions_adddup2(&actions, ready_fd, kReadyFd);
+  if (spec_.stats) posix_spawn_file_actions_adddup2(&actions, spec_.stats->fd(), kStatsFd);
   // The parent may block signals for its own sigwait thread; a worker starts with none blocked.
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
@@ -81,6 +94,7 @@ Supervisor::Worker Supervisor::spawn(int ready_fd) {
 
 uint16_t Supervisor::start() {
   if (spec_.variant.workers < 1) throw StartError("workers must be at least 1");
+  if (spec_.stats) first_slot_ = spec_.stats->acquire(spec_.variant.workers);
   const auto addr = spec_.listen.sockaddr();
   if (!addr) throw StartError("cannot listen on " + spec_.listen.to_string());
   reserve_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -108,7 +122,7 @@ uint16_t Supervisor::start() {
       for (int i = 0; i < spec_.variant.workers; ++i) {
         int pipe_fds[2];
         if (::pipe2(pipe_fds, O_CLOEXEC) != 0) break;
-        const Worker w = spawn(pipe_fds[1]);
+        const Worker w = spawn(pipe_fds[1], static_cast<size_t>(i));
         ::close(pipe_fds[1]);
         ready_fds.push_back(pipe_fds[0]);
         if (w.pid < 0) {
@@ -163,8 +177,9 @@ void Supervisor::run(std::stop_token stop) {
         w = Worker{};
         return;
       }
-      w = spawn(-1);
+      w = spawn(-1, i);
       restarts_.fetch_add(1, std::memory_order_relaxed);
+      if (spec_.stats) spec_.stats->layout().restarts.fetch_add(1, std::memory_order_relaxed);
     }
   }
 }
@@ -189,6 +204,9 @@ void Supervisor::stop(std::chrono::milliseconds grace) {
     if (w.pidfd >= 0) ::close(w.pidfd);
   }
   workers_.clear();
+  // Every worker is reaped: no one writes the slots any more.
+  if (spec_.stats && first_slot_ >= 0) spec_.stats->release(first_slot_, spec_.variant.workers);
+  first_slot_ = -1;
   for (int* fd : {&reserve_fd_, &wake_fd_}) {
     if (*fd >= 0) ::close(*fd);
     *fd = -1;
@@ -205,7 +223,7 @@ std::vector<pid_t> Supervisor::pids() const {
 }
 
 int run_worker(const VariantSpec& variant, const UpstreamOptions& upstream, const Endpoint& listen,
-               int ready_fd) {
+               int ready_fd, int stats_fd, int stats_slot) {
   const pid_t parent = ::getppid();
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (::getppid() != parent) return 1;  // the supervisor died before we asked
@@ -218,9 +236,21 @@ int run_worker(const VariantSpec& variant, const UpstreamOptions& upstream, cons
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   std::unique_ptr<Variant> server;
+  std::shared_ptr<StatsRegion> region;
+  std::unique_ptr<StatsPublisher> publisher;
   try {
+    if (stats_fd >= 0) {
+      if (stats_slot < 0 || stats_slot >= StatsRegion::kMaxSlots) {
+        throw StartError("--stats-slot out of range");
+      }
+      region = StatsRegion::attach(stats_fd);
+    }
     server = make_variant(variant, upstream);
     server->start(listen);
+    if (region) {
+      publisher = std::make_unique<StatsPublisher>(
+          server->stats(), region->layout().slots[static_cast<size_t>(stats_slot)]);
+    }
   } catch (const std::exception& e) {
     std::cerr << "iolab worker: " << e.what() << "\n";
     return 1;
@@ -233,6 +263,7 @@ int run_worker(const VariantSpec& variant, const UpstreamOptions& upstream, cons
   int received = 0;
   sigwait(&signals, &received);
   server->stop();
+  publisher.reset();  // the last copy, after the last request
   return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/endpoint.h"
+#include "daemon/shared_stats.h"
 #include "variants/variant.h"
 
 namespace iolab {
@@ -21,6 +22,9 @@ struct WorkerSetSpec {
   VariantSpec variant;
   UpstreamOptions upstream;
   Endpoint listen;  ///< Port 0 picks a free port.
+  /// Where the workers publish their ServerStats (worker i in slot i) and the supervisor counts
+  /// restarts; none: the workers publish nothing. At most StatsRegion::kMaxSlots workers.
+  std::shared_ptr<StatsRegion> stats;
 };
 
 /// Starts a variant's worker processes, restarts any that dies, and stops them all.
@@ -57,7 +61,7 @@ class Supervisor {
   };
 
   void run(std::stop_token stop);
-  Worker spawn(int ready_fd);
+  Worker spawn(int ready_fd, size_t slot);
   std::vector<std::string> worker_args() const;
 
   WorkerSetSpec spec_;
@@ -70,12 +74,15 @@ class Supervisor {
   std::string start_error_;
   bool started_ = false;
   std::chrono::milliseconds grace_{5000};
+  int first_slot_ = -1;  // of spec_.stats, while started
   std::jthread thread_;
 };
 
 /// The body of `iolab worker`: starts the variant on `listen`, writes one byte to `ready_fd`
-/// once it serves, and runs until SIGTERM or SIGINT. Returns the process exit code.
+/// once it serves, and runs until SIGTERM or SIGINT. With `stats_fd` (a StatsRegion's memfd),
+/// publishes its ServerStats into slot `stats_slot` every 100 ms and once more at exit.
+/// Returns the process exit code.
 int run_worker(const VariantSpec& variant, const UpstreamOptions& upstream, const Endpoint& listen,
-               int ready_fd);
+               int ready_fd, int stats_fd = -1, int stats_slot = -1);
 
 }  // namespace iolab

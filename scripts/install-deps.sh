@@ -8,7 +8,7 @@ packages=(
   libcpp-httplib-dev libboost-dev libboost-fiber-dev libboost-context-dev
   prometheus-cpp-dev libyaml-cpp-dev nlohmann-json3-dev libsqlite3-dev libcli11-dev
   libgtest-dev googletest
-  wrk nginx libnginx-mod-http-echo curl procps time jq iproute2 chromium
+  wrk nginx libnginx-mod-http-echo curl procps time jq iproute2 chromium systemd prometheus
 )
 
 missing=()

@@ -41,6 +41,8 @@ struct Down {
   bool keep_alive = true;
   bool want_write = false;
   int up_fd = -1;
+  Route route = Route::kOther;  // of the request in hand
+  int status = 0;               // of the answer being written
   Clock::time_point readable_at;
   Clock::time_point started;
   Clock::time_point pool_wait_started;
@@ -173,11 +175,16 @@ class AsyncVariant::Loop {
       set_nodelay(fd);
       Down& d = emplace(downs_, fd);
       d.serial = ++serial_;
+      stats_.open_connections.fetch_add(1, std::memory_order_relaxed);
       add(fd, key(kDown, fd), EPOLLIN | EPOLLRDHUP);
     }
   }
 
   void close_down(int fd) {
+    if (const Down* d = slot(downs_, fd)) {
+      stats_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+      if (d->busy) stats_.inflight.fetch_sub(1, std::memory_order_relaxed);
+    }
     ::close(fd);
     downs_[static_cast<size_t>(fd)].reset();
   }
@@ -209,6 +216,8 @@ class AsyncVariant::Loop {
     if (status == ParseStatus::kIncomplete) return;
     d.started = now_;
     d.busy = true;
+    stats_.inflight.fetch_add(1, std::memory_order_relaxed);
+    d.route = Route::kOther;
     if (status == ParseStatus::kInvalid) {
       d.keep_alive = false;
       d.in.clear();
@@ -216,6 +225,7 @@ class AsyncVariant::Loop {
     }
     if (d.in.size() < head.head_bytes + head.content_length) {
       d.busy = false;
+      stats_.inflight.fetch_sub(1, std::memory_order_relaxed);
       return;
     }
     stats_.queue_wait.record(now_ - d.readable_at);
@@ -225,12 +235,14 @@ class AsyncVariant::Loop {
     d.in.erase(0, head.head_bytes + head.content_length);
     // A pipelined request behind this one waited from now, not from its bytes' arrival.
     d.readable_at = now_;
+    d.route = remote ? Route::kRemote : plaintext ? Route::kPlaintext : Route::kOther;
     if (plaintext) return respond(fd, d, 200, "text/plain", kPlaintextBody);
     if (!remote) return respond(fd, d, 404, "text/plain", "not found");
     start_upstream(fd, d);
   }
 
   void respond(int fd, Down& d, int status, std::string_view type, std::string_view body) {
+    d.status = status;
     d.out = http_response(status, type, body, d.keep_alive);
     d.out_offset = 0;
     flush_down(fd, d);
@@ -264,8 +276,8 @@ class AsyncVariant::Loop {
     d.out.clear();
     d.busy = false;
     d.up_fd = -1;
-    stats_.total.record(Clock::now() - d.started);
-    stats_.requests.fetch_add(1, std::memory_order_relaxed);
+    stats_.inflight.fetch_sub(1, std::memory_order_relaxed);
+    stats_.record_answer(d.route, d.status, Clock::now() - d.started);
     if (!d.keep_alive) {
       close_down(fd);
       return false;

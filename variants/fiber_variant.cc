@@ -243,6 +243,7 @@ void FiberVariant::run(int listen_fd) {
       ++live;
       boost::fibers::fiber(std::allocator_arg, boost::fibers::fixedsize_stack(stack_bytes_),
                            [this, fd, &live] {
+                             const GaugeHold hold(stats_.open_connections);
                              serve(fd);
                              --live;
                            })
@@ -284,25 +285,34 @@ void FiberVariant::serve(int fd) {
     }
     const auto started = Clock::now();
     stats_.queue_wait.record(started - readable_at);
+    const GaugeHold hold(stats_.inflight);
     const bool keep_alive = parsed == ParseStatus::kComplete && head.keep_alive;
     std::string answer;
+    Route route = Route::kOther;
+    int status = 404;
     if (parsed == ParseStatus::kInvalid) {
+      status = 400;
       answer = http_response(400, "text/plain", "bad request", false);
     } else if (head.path == "/plaintext") {
+      route = Route::kPlaintext;
+      status = 200;
       answer = http_response(200, "text/plain", kPlaintextBody, keep_alive);
     } else if (head.path == "/remote") {
+      route = Route::kRemote;
       const auto called = Clock::now();
       const UpstreamAnswer a =
           blocking_ ? upstream.call_blocking() : upstream.call_parking(reactor);
       stats_.upstream.record(Clock::now() - called);
       if (a.ok) {
         if (a.status >= 500) stats_.upstream_failures.fetch_add(1, std::memory_order_relaxed);
-        answer = http_response(remote_status(a.status), "application/json",
-                               remote_body(a.status, a.body_bytes), keep_alive);
+        status = remote_status(a.status);
+        answer = http_response(status, "application/json", remote_body(a.status, a.body_bytes),
+                               keep_alive);
       } else {
         (a.timed_out ? stats_.upstream_timeouts : stats_.upstream_failures)
             .fetch_add(1, std::memory_order_relaxed);
-        answer = http_response(a.timed_out ? 504 : 502, "application/json",
+        status = a.timed_out ? 504 : 502;
+        answer = http_response(status, "application/json",
                                upstream_error_body(a.timed_out, a.detail), keep_alive);
       }
     } else {
@@ -310,8 +320,7 @@ void FiberVariant::serve(int fd) {
     }
     if (parsed == ParseStatus::kComplete) in.erase(0, head.head_bytes + head.content_length);
     if (!send_all(reactor, fd, answer, Clock::time_point::max())) return reactor.close(fd);
-    stats_.total.record(Clock::now() - started);
-    stats_.requests.fetch_add(1, std::memory_order_relaxed);
+    stats_.record_answer(route, status, Clock::now() - started);
     if (!keep_alive) return reactor.close(fd);
     readable_at = Clock::now();
   }

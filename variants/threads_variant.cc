@@ -56,19 +56,19 @@ uint16_t ThreadsVariant::start(const Endpoint& listen) {
   });
   server_->Get("/plaintext", [this](const httplib::Request&, httplib::Response& res) {
     const auto started = Clock::now();
+    const GaugeHold hold(stats_.inflight);
     res.set_content(std::string(kPlaintextBody), "text/plain");
-    stats_.total.record(Clock::now() - started);
-    stats_.requests.fetch_add(1, std::memory_order_relaxed);
+    stats_.record_answer(Route::kPlaintext, 200, Clock::now() - started);
   });
   server_->Get("/remote", [this](const httplib::Request&, httplib::Response& res) {
     const auto started = Clock::now();
+    const GaugeHold hold(stats_.inflight);
     std::string body;
     int status = 200;
     handle_remote(body, status);
     res.status = status;
     res.set_content(body, "application/json");
-    stats_.total.record(Clock::now() - started);
-    stats_.requests.fetch_add(1, std::memory_order_relaxed);
+    stats_.record_answer(Route::kRemote, status, Clock::now() - started);
   });
 
   int port = listen.port;
