@@ -139,7 +139,7 @@ TEST(EngineTest, CountsTimeoutsAndEndsOnTimeWhenTheServerNeverAnswers) {
   spec.timeout = 100ms;
   const auto started = Clock::now();
   const LoadResult result = run_load(spec);
-  EXPECT_LT(Clock::now() - started, spec.duration + 300ms);
+  EXPECT_LT(Clock::now() - started, spec.duration + 2s) << "ends on time, not at a hang";
   EXPECT_EQ(result.requests, 0u);
   // Each connection times out about every 100 ms; allow for the sweep's lateness.
   EXPECT_GE(result.errors.timeout, 6u);
@@ -157,7 +157,7 @@ TEST(EngineTest, CountsReadErrorsWhenTheServerSendsGarbage) {
   spec.duration = 300ms;
   const auto started = Clock::now();
   const LoadResult result = run_load(spec);
-  EXPECT_LT(Clock::now() - started, spec.duration + 300ms);
+  EXPECT_LT(Clock::now() - started, spec.duration + 2s) << "ends on time, not at a hang";
   EXPECT_EQ(result.requests, 0u);
   EXPECT_GT(result.errors.read, 0u);
 }
