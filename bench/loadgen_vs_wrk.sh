@@ -12,79 +12,20 @@ cd "$(dirname "$0")/.."
 
 IOLAB=${IOLAB:-build/iolab}
 WRK=${WRK:-wrk}
-NGINX=${NGINX:-nginx}
 PAIRS=${PAIRS:-3}
 DURATION=${DURATION:-5s}
 POINTS=${POINTS:-"1:50 2:400"}
 # Any single command that runs longer than this is killed; the bench then fails.
 STEP_TIMEOUT_S=${STEP_TIMEOUT_S:-120}
 
-for tool in "$IOLAB" "$WRK" "$NGINX" /usr/bin/time jq; do
-  command -v "$tool" >/dev/null || { echo "loadgen_vs_wrk: $tool not found" >&2; exit 2; }
-done
-
-work=$(mktemp -d /tmp/iolab-bench.XXXXXX)
-nginx_pid=""
-cleanup() {
-  if [[ -n "$nginx_pid" ]]; then
-    kill "$nginx_pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$nginx_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-# Every file this script or its children write is bounded (1 KiB blocks: 100 MiB).
-ulimit -f 102400
-
-free_port() {
-  local port
-  for _ in $(seq 200); do
-    port=$((20000 + RANDOM % 12000))
-    if ! ss -Htln "sport = :$port" | grep -q .; then echo "$port"; return; fi
-  done
-  echo "loadgen_vs_wrk: no free port found" >&2
-  exit 1
-}
+source bench/lib.sh
+require "$IOLAB" "$WRK" nginx /usr/bin/time jq curl ss
 
 port=$(free_port)
-mkdir -p "$work/html"
-# nginx's workers drop to an unprivileged user when started as root: they must read the page.
-chmod 755 "$work" "$work/html"
-# nginx's default page is 612 bytes; any 612 bytes will do.
-head -c 612 /dev/zero | tr '\0' 'x' >"$work/html/index.html"
-chmod 644 "$work/html/index.html"
-cat >"$work/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $work/nginx.pid;
-error_log $work/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  client_body_temp_path $work/tmp;
-  proxy_temp_path $work/tmp;
-  fastcgi_temp_path $work/tmp;
-  uwsgi_temp_path $work/tmp;
-  scgi_temp_path $work/tmp;
-  server {
-    listen 127.0.0.1:$port;
-    root $work/html;
-  }
-}
-EOF
-mkdir -p "$work/tmp"
-"$NGINX" -p "$work" -c "$work/nginx.conf" >"$work/nginx.out" 2>&1 &
-nginx_pid=$!
+start_nginx "$port"
 url="http://127.0.0.1:$port/"
-for _ in $(seq 100); do
-  if curl -fs -o /dev/null "$url" 2>/dev/null; then break; fi
-  kill -0 "$nginx_pid" 2>/dev/null || { cat "$work/nginx.out" "$work/error.log" >&2; exit 1; }
-  sleep 0.05
-done
 size=$(curl -fs "$url" | wc -c)
-echo "nginx $("$NGINX" -v 2>&1 | sed 's/.*\///') on $url (worker_processes 1, ${size}-byte page)"
+echo "nginx $(nginx -v 2>&1 | sed 's/.*\///') on $url (worker_processes 1, ${size}-byte page)"
 echo "$PAIRS pairs of -d $DURATION per point, alternating wrk and iolab ($IOLAB)"
 echo
 
@@ -108,7 +49,6 @@ run_iolab() {
 $(awk '{print $1 + $2}' "$work/time")"
 }
 
-median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 printf '%-12s %12s %12s %7s %16s %16s %7s\n' point "wrk req/s" "iolab req/s" ratio \
   "wrk cpu-s/10k" "iolab cpu-s/10k" ratio
