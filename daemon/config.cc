@@ -8,81 +8,13 @@
 #include <sstream>
 
 #include "core/duration.h"
+#include "daemon/yaml_reader.h"
 
 namespace iolab {
 namespace {
 
 constexpr int kMaxConnectionsCeiling = 100000;
 constexpr size_t kMaxBodyBytesCeiling = 1ull << 30;
-
-class Reader {
- public:
-  explicit Reader(std::string origin) : origin_(std::move(origin)) {}
-
-  [[noreturn]] void fail(const YAML::Node& node, const std::string& key,
-                         const std::string& message) const {
-    std::ostringstream out;
-    out << origin_;
-    if (node.IsDefined() && node.Mark().line >= 0) out << ":" << node.Mark().line + 1;
-    out << ": " << key << ": " << message;
-    throw ConfigError(out.str());
-  }
-
-  void require_map(const YAML::Node& node, const std::string& key,
-                   const std::set<std::string>& allowed) const {
-    if (!node.IsMap()) fail(node, key.empty() ? "(top level)" : key, "expected a mapping");
-    for (const auto& item : node) {
-      const auto name = item.first.as<std::string>();
-      if (!allowed.contains(name)) {
-        fail(item.first, key.empty() ? name : key + "." + name, "unknown key");
-      }
-    }
-  }
-
-  std::string scalar(const YAML::Node& node, const std::string& key) const {
-    if (!node.IsScalar()) fail(node, key, "expected a single value");
-    return node.Scalar();
-  }
-
-  std::chrono::nanoseconds duration(const YAML::Node& node, const std::string& key,
-                                    bool allow_zero) const {
-    const auto text = scalar(node, key);
-    const auto d = parse_duration(text);
-    if (!d || (d->count() == 0 && !allow_zero)) {
-      fail(node, key, "bad duration '" + text + "' (use 500ms, 20s, 5m)");
-    }
-    return *d;
-  }
-
-  long long integer(const YAML::Node& node, const std::string& key, long long lo,
-                    long long hi) const {
-    const auto text = scalar(node, key);
-    long long value = 0;
-    try {
-      size_t used = 0;
-      value = std::stoll(text, &used);
-      if (used != text.size()) throw std::invalid_argument(text);
-    } catch (const std::exception&) {
-      fail(node, key, "expected an integer, got '" + text + "'");
-    }
-    if (value < lo || value > hi) {
-      fail(node, key,
-           std::to_string(value) + " is out of range " + std::to_string(lo) + ".." +
-               std::to_string(hi));
-    }
-    return value;
-  }
-
-  Endpoint endpoint(const YAML::Node& node, const std::string& key) const {
-    const auto text = scalar(node, key);
-    const auto e = parse_endpoint(text);
-    if (!e || !e->sockaddr()) fail(node, key, "bad address '" + text + "' (use 127.0.0.1:7070)");
-    return *e;
-  }
-
- private:
-  std::string origin_;
-};
 
 std::optional<uint32_t> ipv4(const std::string& text) {
   in_addr addr{};
@@ -133,7 +65,7 @@ DaemonConfig parse_config(const std::string& yaml_text, const std::string& origi
   DaemonConfig config;
   // An empty file (or one of comments only) keeps every default.
   if (root.IsNull()) return config;
-  const Reader r(origin);
+  const YamlReader r(origin);
   r.require_map(root, "", {"api", "state_dir", "variant", "upstream", "load"});
 
   if (const auto api = root["api"]) {

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/duration.h"
+#include "daemon/yaml_reader.h"
 
 namespace iolab {
 namespace {
@@ -15,101 +16,6 @@ namespace {
 constexpr int kMaxConnections = 100000;
 constexpr int kMaxLoadThreads = 256;
 constexpr int kMaxWorkers = 64;
-
-class Reader {
- public:
-  explicit Reader(std::string origin) : origin_(std::move(origin)) {}
-
-  [[noreturn]] void fail(const YAML::Node& node, const std::string& key,
-                         const std::string& message) const {
-    std::ostringstream out;
-    out << origin_;
-    if (node.Mark().line >= 0) out << ":" << node.Mark().line + 1;
-    out << ": " << key << ": " << message;
-    throw ConfigError(out.str());
-  }
-
-  void require_map(const YAML::Node& node, const std::string& key,
-                   const std::set<std::string>& allowed) const {
-    if (!node.IsMap()) fail(node, key, "expected a mapping");
-    for (const auto& item : node) {
-      const auto name = item.first.as<std::string>();
-      if (!allowed.contains(name)) {
-        fail(item.first, key.empty() ? name : key + "." + name, "unknown key");
-      }
-    }
-  }
-
-  std::chrono::nanoseconds duration(const YAML::Node& node, const std::string& key) const {
-    const auto text = scalar(node, key);
-    const auto d = parse_duration(text);
-    if (!d || d->count() <= 0) fail(node, key, "bad duration '" + text + "' (use 500ms, 20s, 5m)");
-    return *d;
-  }
-
-  int integer(const YAML::Node& node, const std::string& key, int lo, int hi) const {
-    const auto text = scalar(node, key);
-    int value = 0;
-    try {
-      size_t used = 0;
-      value = std::stoi(text, &used);
-      if (used != text.size()) throw std::invalid_argument(text);
-    } catch (const std::exception&) {
-      fail(node, key, "expected an integer, got '" + text + "'");
-    }
-    if (value < lo || value > hi) {
-      fail(node, key,
-           std::to_string(value) + " is out of range " + std::to_string(lo) + ".." +
-               std::to_string(hi));
-    }
-    return value;
-  }
-
-  std::string scalar(const YAML::Node& node, const std::string& key) const {
-    if (!node.IsScalar()) fail(node, key, "expected a single value");
-    return node.Scalar();
-  }
-
-  double number(const YAML::Node& node, const std::string& key, double lo, double hi) const {
-    const auto text = scalar(node, key);
-    double value = 0;
-    try {
-      size_t used = 0;
-      value = std::stod(text, &used);
-      if (used != text.size()) throw std::invalid_argument(text);
-    } catch (const std::exception&) {
-      fail(node, key, "expected a number, got '" + text + "'");
-    }
-    if (!(value >= lo && value <= hi)) {
-      fail(node, key, text + " is out of range " + std::to_string(lo) + ".." + std::to_string(hi));
-    }
-    return value;
-  }
-
-  // "10%" or a fraction "0.1"; returned as a fraction in (0, max].
-  double percent(const YAML::Node& node, const std::string& key, double max) const {
-    std::string text = scalar(node, key);
-    const bool pct = !text.empty() && text.back() == '%';
-    if (pct) text.pop_back();
-    double value = 0;
-    try {
-      size_t used = 0;
-      value = std::stod(text, &used);
-      if (used != text.size()) throw std::invalid_argument(text);
-    } catch (const std::exception&) {
-      fail(node, key, "expected a percentage like 10%, got '" + node.Scalar() + "'");
-    }
-    if (pct) value /= 100;
-    if (!(value > 0 && value <= max)) {
-      fail(node, key,
-           "must be above 0 % and at most " + std::to_string(std::lround(max * 100)) + " %");
-    }
-    return value;
-  }
-
- private:
-  std::string origin_;
-};
 
 }  // namespace
 
@@ -120,7 +26,7 @@ ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string&
   } catch (const YAML::Exception& e) {
     throw ConfigError(origin + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
-  const Reader r(origin);
+  const YamlReader r(origin);
   r.require_map(root, "", {"name", "upstream", "load", "variants", "regression"});
   ExperimentSpec spec;
   if (!root["name"]) r.fail(root, "name", "missing");
