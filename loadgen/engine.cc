@@ -23,7 +23,7 @@
 #include "core/duration.h"
 #include "loadgen/interval_histogram.h"
 #include "loadgen/request.h"
-#include "loadgen/response_parser.h"
+#include "core/response_parser.h"
 
 namespace iolab {
 namespace {

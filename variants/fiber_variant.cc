@@ -16,7 +16,7 @@
 
 #include "core/errors.h"
 #include "core/http.h"
-#include "loadgen/response_parser.h"
+#include "core/response_parser.h"
 #include "variants/fiber_reactor.h"
 #include "variants/net.h"
 

@@ -1,4 +1,4 @@
-#include "loadgen/response_parser.h"
+#include "core/response_parser.h"
 
 #include <algorithm>
 #include <array>
