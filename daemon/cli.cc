@@ -109,10 +109,13 @@ class StopSignals {
   }
 
   /// Starts a thread that requests stop on the returned token's source at the first signal.
+  /// The thread is detached and may outlive this object, so it owns copies of the set and of the
+  /// stop source (a shared handle) rather than pointing back here.
   std::stop_token watch() {
-    watcher_ = std::jthread([this] {
-      wait();
-      source_.request_stop();
+    watcher_ = std::jthread([set = set_, source = source_]() mutable {
+      int received = 0;
+      sigwait(&set, &received);
+      source.request_stop();
     });
     watcher_.detach();
     return source_.get_token();

@@ -44,6 +44,9 @@ TEST(ThreadsVariantTest, RemoteAnswersJsonWithTheUpstreamStatusAndSize) {
   EXPECT_EQ(res->status, 200);
   EXPECT_EQ(res->body, R"({"upstream_status":200,"upstream_bytes":612})");
   EXPECT_EQ(res->get_header_value("Content-Type"), "application/json");
+  // The stub counts an answer once its write returns, which may be just after it was read.
+  const auto deadline = Clock::now() + 5s;
+  while (stub.requests_served() < 1 && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
   EXPECT_EQ(stub.requests_served(), 1u);
   EXPECT_EQ(variant.name(), "threads:4");
 }
