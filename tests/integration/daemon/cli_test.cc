@@ -8,35 +8,12 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "tests/integration/run_iolab.h"
+
 namespace iolab {
 namespace {
 
-struct Outcome {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-Outcome iolab(const std::string& args) {
-  const auto dir = std::filesystem::temp_directory_path();
-  const auto out = dir / ("iolab_cli_out_" + std::to_string(::getpid()));
-  const auto err = dir / ("iolab_cli_err_" + std::to_string(::getpid()));
-  // Bounded in time and output size, so that a hang cannot fill the disk.
-  const std::string cmd = "ulimit -f 10240; timeout -s KILL 120 " + std::string(IOLAB_BINARY) +
-                          " " + args + " >" + out.string() + " 2>" + err.string() + " </dev/null";
-  const int status = std::system(cmd.c_str());
-  Outcome o{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
-  std::filesystem::remove(out);
-  std::filesystem::remove(err);
-  return o;
-}
+using namespace iolab::testing;
 
 size_t lines(const std::string& s) {
   return static_cast<size_t>(std::count(s.begin(), s.end(), '\n'));
@@ -65,7 +42,7 @@ TEST(CliTest, BadInputGivesOneLineAndTheRightExitCode) {
       {"run --target http://127.0.0.1:1/ -d 1s", 1, "127.0.0.1:1"},
   };
   for (const BadInput& c : cases) {
-    const Outcome o = iolab(c.args);
+    const Outcome o = run_iolab(c.args);
     EXPECT_EQ(o.exit_code, c.exit_code) << c.args << "\n" << o.err;
     EXPECT_EQ(lines(o.err), 1u) << c.args << "\n" << o.err;
     EXPECT_NE(o.err.find(c.names), std::string::npos) << c.args << "\n" << o.err;
@@ -77,7 +54,7 @@ TEST(CliTest, ABadExperimentFileNamesFileLineAndKey) {
   const auto path = std::filesystem::temp_directory_path() / "iolab_bad_experiment.yaml";
   std::ofstream(path) << "name: x\nload:\n  connections: 10\n  durration: 5s\nvariants:\n"
                          "  - {kind: threads, threads: [1]}\n";
-  const Outcome o = iolab("experiment " + path.string());
+  const Outcome o = run_iolab("experiment " + path.string());
   std::filesystem::remove(path);
   EXPECT_EQ(o.exit_code, 2);
   EXPECT_NE(o.err.find(path.string() + ":4: load.durration: unknown key"), std::string::npos)
@@ -85,7 +62,7 @@ TEST(CliTest, ABadExperimentFileNamesFileLineAndKey) {
 }
 
 TEST(CliTest, EmbeddedRunPrintsTheSeedTable) {
-  const Outcome o = iolab(
+  const Outcome o = run_iolab(
       "run --variant threads:5 --workers 1 -c 20 -t 1 -d 2s --warmup 500ms "
       "--upstream-delay 50ms --wide");
   ASSERT_EQ(o.exit_code, 0) << o.err;
@@ -106,7 +83,7 @@ TEST(CliTest, EmbeddedRunPrintsTheSeedTable) {
 
 TEST(CliTest, EmbeddedRunStaysWithinTheThreadsBound) {
   // threads:5 in one worker with a 50 ms upstream: at most 100 answers a second.
-  const Outcome o = iolab(
+  const Outcome o = run_iolab(
       "run --variant threads:5 --workers 1 -c 20 -t 1 -d 2s --warmup 500ms "
       "--upstream-delay 50ms --format json");
   ASSERT_EQ(o.exit_code, 0) << o.err;
@@ -124,7 +101,7 @@ TEST(CliTest, ExperimentRunsEveryVariantOfTheFile) {
   std::ofstream(path) << "name: small\nupstream: {delay: 20ms}\n"
                          "load: {connections: 10, threads: 1, duration: 1s, warmup: 200ms}\n"
                          "variants:\n  - {kind: threads, threads: [2, 4], workers: 1}\n";
-  const Outcome o = iolab("experiment " + path.string() + " --format csv");
+  const Outcome o = run_iolab("experiment " + path.string() + " --format csv");
   std::filesystem::remove(path);
   ASSERT_EQ(o.exit_code, 0) << o.err;
   EXPECT_EQ(lines(o.out), 3u) << o.out;

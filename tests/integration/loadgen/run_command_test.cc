@@ -14,39 +14,14 @@
 
 #include "tests/integration/loadgen/test_servers.h"
 
+#include "tests/integration/run_iolab.h"
+
 namespace iolab {
 namespace {
 
 using namespace iolab::testing;
 
-struct Outcome {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-Outcome iolab_run(const std::string& args) {
-  const auto dir = std::filesystem::temp_directory_path();
-  const std::string tag = std::to_string(::getpid());
-  const auto out = dir / ("iolab_run_out_" + tag);
-  const auto err = dir / ("iolab_run_err_" + tag);
-  // Bounded in time and output size (10 MiB), so that a hang cannot fill the disk.
-  const std::string cmd = "ulimit -f 10240; timeout -s KILL 60 " + std::string(IOLAB_BINARY) +
-                          " run " + args + " >" + out.string() + " 2>" + err.string() +
-                          " </dev/null";
-  const int status = std::system(cmd.c_str());
-  Outcome o{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
-  std::filesystem::remove(out);
-  std::filesystem::remove(err);
-  return o;
-}
+Outcome iolab_run(const std::string& args) { return run_iolab("run " + args); }
 
 TEST(RunCommandTest, BadLoadFlagsAreUsageErrorsNamingTheFlag) {
   const std::pair<const char*, const char*> cases[] = {
