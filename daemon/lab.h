@@ -19,6 +19,16 @@ using ProgressFn =
     std::function<void(const std::string& label, std::chrono::nanoseconds elapsed,
                        std::chrono::nanoseconds total, const LoadProgress& progress)>;
 
+/// The most upstream connections `variant`'s workers may open to the stub while loaded with
+/// `connections` connections.
+uint64_t upstream_connections_at_most(const VariantSpec& variant, int connections);
+
+/// Throws RunError, naming the connections, when a run of `variant` with `connections`
+/// connections could not hold its descriptors: in this process (the load and the stub's side)
+/// or in a worker (its share of the clients and its upstream connections). Raises the soft
+/// RLIMIT_NOFILE to the hard limit on the way.
+void check_open_files(const VariantSpec& variant, int connections);
+
 /// Embedded runs: the built-in upstream stub, a variant's worker processes and the load engine,
 /// all on loopback ports chosen by the kernel, torn down after each run.
 class Lab {

@@ -34,6 +34,14 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kConnectRetryDelay = 10ms;
 // Timeouts and retry waits are checked this often; it bounds their lateness.
 constexpr auto kSweepInterval = 10ms;
+// The most one sweep spends before it yields to the event loop. Against a listener whose queue
+// is full a loopback connect() costs ~0.5 ms, so reconnecting thousands of timed-out connections
+// in one pass froze the loop for seconds: no answers, timeouts or seconds were seen meanwhile.
+// Past it, a sweep still counts every timeout but leaves the remaining connects to the next
+// sweep, which follows at once and starts where this one stopped.
+constexpr auto kSweepBudget = 2ms;
+// Connections opened between two looks at the clock during a sweep.
+constexpr int kReopensPerClockRead = 8;
 // Also the longest wait for events, so a stop request, the deadline or the end of a second is
 // seen within it.
 constexpr auto kMaxWait = 10ms;
@@ -236,6 +244,8 @@ class Worker {
 
   RunContext& context_;
   std::vector<Connection> connections_;  // Never resized after construction: events index it.
+  size_t sweep_cursor_ = 0;              // Where the next sweep starts (see kSweepBudget).
+  bool more_to_open_ = false;            // The last sweep ran out of budget with opens due.
   std::vector<QueueEntry> send_queue_;   // A min-heap on due; capacity for every connection.
   // Closed loop: connections whose answers are all in, to send again after this batch of events.
   struct Ready {
@@ -280,7 +290,10 @@ void Worker::run() noexcept {
   second_ =
       std::max<int64_t>(0, std::chrono::floor<std::chrono::seconds>(now - context_.start).count());
   second_end_ = context_.start + std::chrono::seconds(second_ + 1);
-  for (Connection& c : connections_) open(c, now);
+  // The first connects go through the sweep too, so its budget applies: thousands of them
+  // against a loaded listener would otherwise take the whole run before the loop starts.
+  for (Connection& c : connections_) c.deadline = now;
+  sweep(now);
   Clock::time_point last_sweep = now;
   Clock::time_point last_flush = now;
 
@@ -291,12 +304,13 @@ void Worker::run() noexcept {
 
     Clock::time_point wake = std::min(now + kMaxWait, context_.window_end);
     if (!send_queue_.empty()) wake = std::min(wake, send_queue_.front().due);
+    if (more_to_open_) wake = now;
     wait_for_events(wake - now);
 
     now = Clock::now();
     if (!send_queue_.empty() && send_queue_.front().due <= now) send_due(now);
     while (now >= second_end_) publish_second();
-    if (now - last_sweep >= kSweepInterval) {
+    if (more_to_open_ || now - last_sweep >= kSweepInterval) {
       sweep(now);
       last_sweep = now;
     }
@@ -657,7 +671,36 @@ void Worker::finish(Connection& c) {
 
 void Worker::sweep(Clock::time_point now) {
   const bool no_more_requests = exhausted();
-  for (Connection& c : connections_) {
+  const Clock::time_point budget_end = now + kSweepBudget;
+  bool can_open = true;
+  int opens = 0;
+  size_t resume_at = sweep_cursor_;
+  more_to_open_ = false;
+  // Counting a timeout and closing its socket is cheap and done for every connection at once;
+  // connecting again is what costs, so it is what the budget limits.
+  auto open_or_defer = [&](Connection& c, size_t i) {
+    if (!can_open) {
+      more_to_open_ = true;
+      return;
+    }
+    open(c, now);
+    if (++opens % kReopensPerClockRead == 0 && Clock::now() >= budget_end) {
+      can_open = false;
+      resume_at = (i + 1) % connections_.size();
+    }
+  };
+  auto time_out = [&](Connection& c, size_t i) {
+    count_error(errors_.timeout, now);
+    fail_request(c);
+    close_socket(c);
+    c.state = State::kRetryWait;
+    c.deadline = now;
+    open_or_defer(c, i);
+  };
+  const size_t n = connections_.size();
+  for (size_t visited = 0; visited < n; ++visited) {
+    const size_t i = (sweep_cursor_ + visited) % n;
+    Connection& c = connections_[i];
     switch (c.state) {
       case State::kFinished:
       case State::kIdle:
@@ -666,30 +709,26 @@ void Worker::sweep(Clock::time_point now) {
         if (no_more_requests && c.batch == 0) {
           finish(c);
         } else if (now >= c.deadline) {
-          open(c, now);
+          open_or_defer(c, i);
         }
         break;
       case State::kConnecting:
         if (no_more_requests && c.batch == 0) {
           finish(c);
         } else if (c.batch != 0 && now - c.request_start >= context_.timeout) {
-          count_error(errors_.timeout, now);
-          fail_request(c);
-          reopen(c, now);
+          time_out(c, i);
         } else if (now >= c.deadline) {
           on_connect_error(c, now);
         }
         break;
       case State::kWriting:
       case State::kReading:
-        if (c.batch != 0 && now - c.request_start >= context_.timeout) {
-          count_error(errors_.timeout, now);
-          fail_request(c);
-          reopen(c, now);
-        }
+        if (c.batch != 0 && now - c.request_start >= context_.timeout) time_out(c, i);
         break;
     }
   }
+  // The next sweep starts with the connections this one had no time to open.
+  sweep_cursor_ = resume_at;
 }
 
 void Worker::flush_progress() {
@@ -845,22 +884,35 @@ void validate(LoadSpec& spec) {
   if (spec.target.target.empty()) spec.target.target.push_back('/');
 }
 
-// Lets the run hold every connection open at once, as far as the hard limit allows.
-void raise_fd_limit(int connections) {
+}  // namespace
+
+uint64_t raise_open_file_limit() {
   rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
   if (limit.rlim_cur < limit.rlim_max) {
     rlimit raised = limit;
     raised.rlim_cur = limit.rlim_max;
     if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
   }
-  const auto needed = static_cast<rlim_t>(connections) + kSpareFds;
-  if (limit.rlim_cur != RLIM_INFINITY && needed > limit.rlim_cur) {
-    throw RunError("connections: " + std::to_string(connections) +
-                   " need more open files than the limit of " + std::to_string(limit.rlim_cur) +
-                   " allows (RLIMIT_NOFILE)");
-  }
+  return limit.rlim_cur == RLIM_INFINITY ? UINT64_MAX : static_cast<uint64_t>(limit.rlim_cur);
 }
+
+void reserve_open_files(int connections, uint64_t others, const std::string& others_what) {
+  const uint64_t limit = raise_open_file_limit();
+  const uint64_t needed = static_cast<uint64_t>(connections) + others + kSpareFds;
+  if (needed <= limit) return;
+  std::string message = "connections: " + std::to_string(connections) + " need " +
+                        std::to_string(needed) + " open files in this process";
+  if (others != 0) {
+    message += " (" + std::to_string(connections) + " for the load, " + std::to_string(others) +
+               " for " + others_what + ", " + std::to_string(kSpareFds) + " spare)";
+  }
+  message += " but RLIMIT_NOFILE allows " + std::to_string(limit) +
+             "; use fewer connections or raise the limit (ulimit -n, systemd LimitNOFILE=)";
+  throw RunError(message);
+}
+
+namespace {
 
 // One blocking-style connect with a timeout, so an unreachable target fails the run up front.
 void probe(const Endpoint& endpoint, const sockaddr_in& addr) {
@@ -898,7 +950,7 @@ LoadResult run_load(const LoadSpec& spec, std::stop_token stop, LoadProgress* pr
   validate(result.spec);
   const LoadSpec& run_spec = result.spec;
   const std::string request = build_request(run_spec);
-  raise_fd_limit(run_spec.connections);
+  reserve_open_files(run_spec.connections);
 
   RunContext context;
   context.addr = *run_spec.target.endpoint.sockaddr();

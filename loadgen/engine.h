@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <stop_token>
+#include <string>
 #include <vector>
 
 #include "core/histogram.h"
@@ -94,6 +95,16 @@ class LoadProgress {
   std::optional<TimelinePoint> last_second_;
   SecondFn on_second_;
 };
+
+/// Raises this process's soft RLIMIT_NOFILE to its hard limit and returns the limit
+/// (UINT64_MAX when unlimited, 0 when it cannot be read). Any thread.
+uint64_t raise_open_file_limit();
+
+/// Throws RunError, naming `connections`, when this process cannot hold `connections` load
+/// connections plus `others` descriptors used alongside them (`others_what` says for what, as
+/// "the upstream stub's side") and a small spare, even with the limit raised. Called by
+/// run_load for the load alone; callers hosting more in the same process check first.
+void reserve_open_files(int connections, uint64_t others = 0, const std::string& others_what = {});
 
 /// Runs a load as `spec` says and blocks until it ends (deadline, max_requests reached and
 /// answered, or `stop` requested). Throws RunError before any load when the spec is invalid or

@@ -26,13 +26,16 @@ inline std::string slurp(const std::filesystem::path& p) {
 }
 
 /// `iolab ARGS` with no input, bounded in time (120 s) and output size (10 MiB) so that a hang
-/// cannot fill the disk.
-inline Outcome run_iolab(const std::string& args) {
+/// cannot fill the disk. `max_open_files`, when not 0, is its RLIMIT_NOFILE (soft and hard).
+inline Outcome run_iolab(const std::string& args, int max_open_files = 0) {
   const auto dir = std::filesystem::temp_directory_path();
   const std::string tag = std::to_string(::getpid());
   const auto out = dir / ("iolab_test_out_" + tag);
   const auto err = dir / ("iolab_test_err_" + tag);
-  const std::string cmd = "ulimit -f 10240; timeout -s KILL 120 " + std::string(IOLAB_BINARY) +
+  const std::string nofile =
+      max_open_files == 0 ? "" : "ulimit -n " + std::to_string(max_open_files) + "; ";
+  const std::string cmd = "ulimit -f 10240; " + nofile + "timeout -s KILL 120 " +
+                          std::string(IOLAB_BINARY) +
                           " " + args + " >" + out.string() + " 2>" + err.string() + " </dev/null";
   const int status = std::system(cmd.c_str());
   Outcome o{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
