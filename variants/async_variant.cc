@@ -119,7 +119,7 @@ class AsyncVariant::Loop {
     std::vector<epoll_event> events(kMaxEvents);
     auto last_sweep = Clock::now();
     while (!stop.stop_requested()) {
-      const int timeout_ms = busy_ups_ > 0 ? 10 : -1;
+      const int timeout_ms = busy_ups_ > 0 || accept_paused_ ? 10 : -1;
       const int n = ::epoll_wait(epoll_fd_, events.data(), kMaxEvents, timeout_ms);
       if (n < 0 && errno != EINTR) return;
       now_ = Clock::now();
@@ -148,6 +148,7 @@ class AsyncVariant::Loop {
         sweep_timeouts();
         last_sweep = now_;
       }
+      resume_accepting_when_due();
     }
   }
 
@@ -171,13 +172,29 @@ class AsyncVariant::Loop {
   void accept_all() {
     for (;;) {
       const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) return;
+      if (fd < 0) {
+        if (accept_starved(errno)) pause_accepting();
+        return;
+      }
       set_nodelay(fd);
       Down& d = emplace(downs_, fd);
       d.serial = ++serial_;
       stats_.open_connections.fetch_add(1, std::memory_order_relaxed);
       add(fd, key(kDown, fd), EPOLLIN | EPOLLRDHUP);
     }
+  }
+
+  // The listener stays readable while descriptors are out: level-triggered, it would wake
+  // every epoll_wait at once. It is left out of the set for kAcceptPause instead.
+  void pause_accepting() {
+    modify(listen_fd_, key(kListen, listen_fd_), 0);
+    accept_resume_ = now_ + kAcceptPause;
+    accept_paused_ = true;
+  }
+  void resume_accepting_when_due() {
+    if (!accept_paused_ || now_ < accept_resume_) return;
+    accept_paused_ = false;
+    modify(listen_fd_, key(kListen, listen_fd_), EPOLLIN);
   }
 
   void close_down(int fd) {
@@ -499,6 +516,8 @@ class AsyncVariant::Loop {
   int pool_size_;
   ServerStats& stats_;
   int listen_fd_;
+  bool accept_paused_ = false;  // Out of descriptors: the listener is out of the epoll set.
+  Clock::time_point accept_resume_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   sockaddr_in upstream_addr_{};

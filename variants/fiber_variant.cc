@@ -234,10 +234,18 @@ void FiberVariant::run(int listen_fd) {
   FiberReactor& reactor = *FiberReactor::current();
   reactor.watch(listen_fd);
   int live = 0;
-  while (reactor.wait(listen_fd, EPOLLIN) == WaitResult::kReady) {
+  WaitResult waited = reactor.wait(listen_fd, EPOLLIN);
+  while (waited != WaitResult::kStopped) {
     for (;;) {
       const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) break;
+      if (fd < 0) {
+        // Out of descriptors, the next edge may never come for the connections already in the
+        // backlog: try again after a pause, whether a new one arrived or not.
+        waited = accept_starved(errno)
+                     ? reactor.wait(listen_fd, EPOLLIN, Clock::now() + kAcceptPause)
+                     : reactor.wait(listen_fd, EPOLLIN);
+        break;
+      }
       set_nodelay(fd);
       reactor.watch(fd);
       ++live;

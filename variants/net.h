@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cerrno>
+#include <chrono>
 #include <cstdint>
 
 #include "core/endpoint.h"
@@ -13,6 +15,15 @@ int open_listener(const Endpoint& listen, bool reuse_port, int backlog = 4096);
 
 /// The port a bound socket has (to read back port 0).
 uint16_t bound_port(int fd);
+
+/// After accept() fails for want of descriptors or memory, a server stops accepting for this long
+/// instead of spinning on a listener that stays readable; the kernel's backlog holds the rest.
+inline constexpr std::chrono::milliseconds kAcceptPause{50};
+
+/// Whether accept() failed with `error` for want of resources (and so will again at once).
+inline bool accept_starved(int error) {
+  return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
+}
 
 /// Sets TCP_NODELAY; without it small answers wait up to 40 ms for Nagle's algorithm.
 void set_nodelay(int fd);

@@ -110,11 +110,13 @@ class UpstreamStub::Loop {
   void run(const std::stop_token& stop) {
     std::vector<epoll_event> events(1024);
     while (!stop.stop_requested()) {
-      const int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), -1);
+      const int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()),
+                                 accepting_ ? -1 : static_cast<int>(kAcceptPause.count()));
       if (n < 0) {
         if (errno == EINTR) continue;
         return;
       }
+      if (!accepting_ && Clock::now() >= accept_resume_) set_listening(true);
       for (int i = 0; i < n; ++i) {
         const int fd = events[i].data.fd;
         if (fd == listen_fd_) {
@@ -150,10 +152,26 @@ class UpstreamStub::Loop {
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
   }
 
+  void set_listening(bool on) {
+    accepting_ = on;
+    epoll_event ev{};
+    ev.events = on ? EPOLLIN : 0u;
+    ev.data.fd = listen_fd_;
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, listen_fd_, &ev);
+  }
+
   void accept_all() {
     for (;;) {
       const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) return;  // EAGAIN, or out of descriptors: the backlog keeps the rest
+      if (fd < 0) {
+        // Out of descriptors the listener stays readable; level-triggered, it would wake every
+        // epoll_wait at once. The backlog keeps the rest while it is out of the set.
+        if (accept_starved(errno)) {
+          set_listening(false);
+          accept_resume_ = Clock::now() + kAcceptPause;
+        }
+        return;
+      }
       set_nodelay(fd);
       if (static_cast<size_t>(fd) >= conns_.size()) conns_.resize(static_cast<size_t>(fd) + 1024);
       conns_[static_cast<size_t>(fd)] = std::make_unique<Conn>();
@@ -302,6 +320,8 @@ class UpstreamStub::Loop {
 
   UpstreamStub& owner_;
   int listen_fd_;
+  bool accepting_ = true;  // False while out of descriptors: the listener is out of the set.
+  Clock::time_point accept_resume_;
   int epoll_fd_ = -1;
   int timer_fd_ = -1;
   int wake_fd_ = -1;

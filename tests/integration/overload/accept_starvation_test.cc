@@ -1,0 +1,156 @@
+// Overload (issue 8): a server that runs out of descriptors neither spins on its listener nor
+// forgets the connections waiting in its backlog once descriptors are free again.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <thread>
+
+#include "variants/stub.h"
+#include "variants/variant.h"
+
+namespace iolab {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr int kClients = 150;
+// Descriptors the server may take beyond what the process holds: fewer than the clients.
+constexpr rlim_t kHeadroom = 40;
+
+int open_fd_count() {
+  int n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+double cpu_seconds() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return s(usage.ru_utime) + s(usage.ru_stime);
+}
+
+// In a forked child (only system calls: the parent has threads): opens kClients connections,
+// sends `request` on each and counts the connections answered within 8 s. Writes the count to
+// `out_fd` and exits.
+[[noreturn]] void client_child(uint16_t port, const char* request, int out_fd) {
+  rlimit limit{};
+  ::getrlimit(RLIMIT_NOFILE, &limit);
+  limit.rlim_cur = limit.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &limit);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  pollfd fds[kClients];
+  const size_t request_bytes = std::strlen(request);
+  for (auto& p : fds) {
+    p.fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    p.events = POLLIN;
+    // Completed by the kernel's backlog even while the server cannot accept.
+    if (::connect(p.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        ::send(p.fd, request, request_bytes, MSG_NOSIGNAL) != static_cast<ssize_t>(request_bytes)) {
+      ::_exit(2);
+    }
+  }
+  int answered = 0;
+  timespec start{};
+  ::clock_gettime(CLOCK_MONOTONIC, &start);
+  for (;;) {
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    if (answered == kClients || now.tv_sec - start.tv_sec >= 8) break;
+    if (::poll(fds, kClients, 100) <= 0) continue;
+    for (auto& p : fds) {
+      if (p.fd < 0 || (p.revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+      char buffer[4096];
+      if (::recv(p.fd, buffer, sizeof buffer, 0) > 0 && std::strncmp(buffer, "HTTP/1.1 200", 12) == 0) {
+        ++answered;
+      }
+      p.fd = -1;  // Left open: the server still holds its end.
+    }
+  }
+  [[maybe_unused]] const auto n = ::write(out_fd, &answered, sizeof answered);
+  ::_exit(0);
+}
+
+struct Server {
+  uint16_t port;
+  const char* request;
+  std::function<void()> stop;
+};
+
+Server start_variant(const char* kind) {
+  // /plaintext never reaches the upstream; the URL only has to parse.
+  auto variant = std::shared_ptr<Variant>(
+      make_variant(*parse_variant(kind), UpstreamOptions{.url = *parse_url("http://127.0.0.1:9/")}));
+  const uint16_t port = variant->start(Endpoint{"127.0.0.1", 0});
+  return {port, "GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n", [variant] { variant->stop(); }};
+}
+
+Server start_stub() {
+  auto stub = std::make_shared<UpstreamStub>(StubProfile{.delay = 0ms});
+  const uint16_t port = stub->start(Endpoint{"127.0.0.1", 0});
+  return {port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", [stub] { stub->stop(); }};
+}
+
+class AcceptStarvationTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(AcceptStarvationTest, PausesWithoutSpinningAndServesTheBacklogOnceDescriptorsReturn) {
+  const std::string which = GetParam();
+  Server server = which == "stub" ? start_stub() : start_variant(which.c_str());
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+
+  rlimit original{};
+  ::getrlimit(RLIMIT_NOFILE, &original);
+  rlimit low = original;
+  low.rlim_cur = static_cast<rlim_t>(open_fd_count()) + kHeadroom;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+
+  const pid_t child = ::fork();
+  if (child == 0) client_child(server.port, server.request, pipe_fds[1]);
+  ::close(pipe_fds[1]);
+
+  // The server takes what it can and runs out; while it is out, it must idle.
+  std::this_thread::sleep_for(500ms);
+  const double cpu_before = cpu_seconds();
+  std::this_thread::sleep_for(1s);
+  const double cpu_spent = cpu_seconds() - cpu_before;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &original), 0);
+
+  int answered = -1;
+  const auto n = ::read(pipe_fds[0], &answered, sizeof answered);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ::close(pipe_fds[0]);
+  server.stop();
+
+  EXPECT_LT(cpu_spent, 0.25) << which << " spun on its listener while out of descriptors";
+  ASSERT_EQ(n, static_cast<ssize_t>(sizeof answered)) << "client exit status " << status;
+  EXPECT_EQ(answered, kClients) << which << " left connections of its backlog unserved";
+}
+
+INSTANTIATE_TEST_SUITE_P(Servers, AcceptStarvationTest,
+                         ::testing::Values("async", "fiber", "fiber-blocking", "threads:200", "stub"),
+                         [](const auto& param_info) {
+                           std::string name = param_info.param;
+                           for (char& c : name) {
+                             if (c == ':' || c == '-') c = '_';
+                           }
+                           return name;
+                         });
+
+}  // namespace
+}  // namespace iolab
