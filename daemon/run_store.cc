@@ -1,9 +1,11 @@
 #include "daemon/run_store.h"
 
+#include <signal.h>
 #include <sqlite3.h>
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <stdexcept>
@@ -218,6 +220,8 @@ SqliteRunStore::SqliteRunStore(const std::string& dir) {
     sqlite3_busy_timeout(db_, 5000);
     exec(db_, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
     exec(db_, kSchema);
+    const char* fault = std::getenv("IOLAB_FAULT");
+    kill_in_result_write_ = fault && std::string_view(fault) == "kill-in-store-write";
   } catch (...) {
     sqlite3_close(db_);
     db_ = nullptr;
@@ -273,12 +277,22 @@ int64_t SqliteRunStore::add_run(const RunRecord& run) {
 
 bool SqliteRunStore::update_run(const RunRecord& run) {
   const std::lock_guard lock(mutex_);
+  // Fault injection for tests (tests/integration/faults/store_crash_test.cc): with
+  // IOLAB_FAULT=kill-in-store-write in the environment when the store was opened, the write of a
+  // run's final result dies half-way: the update runs in an open transaction, its pages are
+  // written to the WAL without a commit frame, and the process is SIGKILLed before COMMIT.
+  const bool die_mid_write = kill_in_result_write_ && is_final(run.state) && !run.result.is_null();
+  if (die_mid_write) exec(db_, "BEGIN IMMEDIATE");
   Statement st(db_,
                "UPDATE runs SET state=?, label=?, experiment_id=?, spec=?, result=?, "
                "environment=?, error=?, created_at=?, started_at=?, finished_at=? WHERE id=?");
   bind_run(st, run);
   st.bind(11, run.id);
   st.step();
+  if (die_mid_write) {
+    sqlite3_db_cacheflush(db_);
+    ::raise(SIGKILL);
+  }
   return sqlite3_changes(db_) > 0;
 }
 

@@ -122,6 +122,8 @@ class SqliteRunStore : public RunStore {
 
   mutable std::mutex mutex_;
   sqlite3* db_ = nullptr;
+  /// Fault injection for tests: IOLAB_FAULT=kill-in-store-write at construction (see update_run).
+  bool kill_in_result_write_ = false;
 };
 
 /// Now, as ISO 8601 UTC with seconds: "2024-05-01T12:00:00Z".

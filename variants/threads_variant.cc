@@ -112,13 +112,18 @@ void ThreadsVariant::handle_remote(std::string& body, int& status) {
     c.set_write_timeout(rs, rus);
   }
   const auto started = Clock::now();
-  const httplib::Result res = t_client.client->Get(upstream_.url.target.c_str());
+  // httplib's read timeout bounds each read, not the answer: an upstream that trickles its body
+  // a byte at a time would hold the thread for ever. The progress callback, called after each
+  // read of the body, ends the call at the deadline (httplib then reports Canceled).
+  const auto deadline = started + upstream_.timeout;
+  const httplib::Result res = t_client.client->Get(
+      upstream_.url.target, [deadline](uint64_t, uint64_t) { return Clock::now() < deadline; });
   stats_.upstream.record(Clock::now() - started);
   if (!res) {
     const auto err = res.error();
     // httplib reports a read timeout as a read error; the clock tells them apart.
     const bool timed_out =
-        err == httplib::Error::ConnectionTimeout ||
+        err == httplib::Error::ConnectionTimeout || err == httplib::Error::Canceled ||
         (err == httplib::Error::Read && Clock::now() - started >= upstream_.timeout * 95 / 100);
     status = timed_out ? 504 : 502;
     (timed_out ? stats_.upstream_timeouts : stats_.upstream_failures)

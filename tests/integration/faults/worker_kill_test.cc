@@ -1,0 +1,149 @@
+// Fault injection on the workers (issue 8): during a daemon run, the variant's worker processes
+// are SIGKILLed again and again; each is restarted and counted, the run completes with the
+// failures counted, and the variant serves normally afterwards.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/integration/daemon/daemon_client.h"
+#include "tests/integration/faults/fault_daemon.h"
+
+namespace iolab {
+namespace {
+
+using testing::ApiClient;
+using testing::FaultDaemon;
+using testing::json;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+// The parent of `pid`, from /proc/PID/stat (its fourth field); -1 when it is gone.
+pid_t parent_of(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const auto close = text.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(text.substr(close + 2));
+  char state = 0;
+  pid_t ppid = -1;
+  rest >> state >> ppid;
+  return ppid;
+}
+
+uint64_t restarts_metric(ApiClient& api, const std::string& variant) {
+  const std::string text = api.get("/metrics").text;
+  const std::regex line("iolab_variant_restarts_total\\{[^}]*variant=\"" + variant +
+                        "\"[^}]*\\} ([0-9.e+]+)");
+  std::smatch m;
+  return std::regex_search(text, m, line) ? static_cast<uint64_t>(std::stod(m[1])) : 0;
+}
+
+class WorkerKillTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("iolab_worker_kill_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    std::ofstream(dir_ / "iolab.yaml") << "api: {listen: 127.0.0.1:0}\n"
+                                       << "state_dir: " << (dir_ / "state").string() << "\n"
+                                       << "variant: {default: \"threads:8\"}\n"
+                                       << "upstream: {profile: {delay: 20ms}}\n"
+                                       << "load: {max_connections: 50, max_duration: 1m}\n";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  fs::path dir_;
+};
+
+TEST_F(WorkerKillTest, ARunSurvivesRepeatedWorkerKillsThatAreRestartedAndCounted) {
+  constexpr int kKills = 6;
+  constexpr auto kKillEvery = 500ms;
+  FaultDaemon daemon(dir_, dir_ / "iolab.yaml");
+  ASSERT_NE(daemon.port(), 0);
+  ApiClient api(daemon.port());
+  const json before = api.get("/api/v1/variant").body;
+  ASSERT_EQ(before["pids"].size(), 2u) << before.dump();
+  ASSERT_EQ(before["restarts"], 0);
+  const uint64_t metric_before = restarts_metric(api, "threads:8");
+
+  const auto posted = api.post("/api/v1/runs", {{"connections", 16},
+                                                {"threads", 1},
+                                                {"duration", "5s"},
+                                                {"warmup", "0s"},
+                                                {"timeout", "2s"}});
+  ASSERT_EQ(posted.status, 201) << posted.text;
+  const int64_t id = posted.body["id"];
+  api.wait_run(id, [](const json& r) {
+    return r["state"] == "running" && r["progress"].is_object() &&
+           r["progress"]["requests"].get<uint64_t>() > 0;
+  });
+
+  // Kill a worker every 500 ms, the two in turn, while the run measures; the last kill leaves
+  // the restart (100 ms later) well inside the run.
+  std::set<pid_t> killed;
+  for (int i = 0; i < kKills; ++i) {
+    std::this_thread::sleep_for(kKillEvery);
+    const json variant = api.get("/api/v1/variant").body;
+    ASSERT_EQ(api.get("/api/v1/runs/" + std::to_string(id)).body["state"], "running")
+        << "the run ended before kill " << i;
+    std::vector<pid_t> pids;
+    for (const auto& p : variant["pids"]) pids.push_back(p.get<pid_t>());
+    ASSERT_FALSE(pids.empty()) << variant.dump();
+    const pid_t victim = pids[static_cast<size_t>(i) % pids.size()];
+    // Only the daemon's own children, never a pid recycled by anything else.
+    ASSERT_EQ(parent_of(victim), daemon.pid());
+    ASSERT_EQ(::kill(victim, SIGKILL), 0);
+    killed.insert(victim);
+  }
+  EXPECT_EQ(killed.size(), size_t{kKills}) << "a worker was killed twice: not restarted?";
+
+  const json run = api.wait_final(id, 20s);
+  ASSERT_EQ(run["state"], "done") << run.dump().substr(0, 500);
+  const json& result = run["result"];
+  EXPECT_EQ(result["worker_restarts"], kKills);
+  const json& measured = result["measured"];
+  EXPECT_GT(measured["requests"].get<uint64_t>(), 100u);
+  // A request on a new connection that the killed worker had taken is a read error. One on a
+  // kept-alive connection is resent on a new one, as a client resends a GET after a keep-alive
+  // close, and counts as a reconnect: the engine cannot tell a worker that died from a server
+  // that closed an idle connection. threads:N closes every fifth connection (cpp-httplib's
+  // keep-alive limit), so some connections are always new.
+  EXPECT_GT(measured["errors"]["total"].get<uint64_t>(), 0u) << measured["errors"].dump();
+  EXPECT_GT(measured["reconnects"].get<uint64_t>(), 0u);
+
+  const json after = api.get("/api/v1/variant").body;
+  EXPECT_EQ(after["restarts"], kKills);
+  ASSERT_EQ(after["pids"].size(), 2u);
+  for (const auto& p : after["pids"]) {
+    EXPECT_EQ(killed.count(p.get<pid_t>()), 0u) << "a killed worker is still listed";
+    EXPECT_EQ(parent_of(p.get<pid_t>()), daemon.pid());
+  }
+  // Workers publish every 100 ms; the supervisor counts the restart itself, at once.
+  EXPECT_EQ(restarts_metric(api, "threads:8") - metric_before, uint64_t{kKills});
+
+  // The variant serves normally: new connections, spread over both workers by the kernel.
+  const uint16_t port = after["port"].get<uint16_t>();
+  int ok = 0;
+  for (int i = 0; i < 20; ++i) {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(5s);
+    const auto res = c.Get("/remote");
+    if (res && res->status == 200) ++ok;
+  }
+  EXPECT_EQ(ok, 20);
+}
+
+}  // namespace
+}  // namespace iolab
