@@ -29,6 +29,8 @@
 #    (see TSAN_EXCLUDE below); they are covered by the ASan run. Any other test that starts a
 #    fiber variant inside an iolab process still runs under TSan; a report whose frames are in
 #    boost::context / boost::fibers or variants/fiber_* is to be read as this limitation first.
+#  - TSan and cpp-httplib: Debian's libcpp-httplib.so is not instrumented; reports with a frame in
+#    it are suppressed by scripts/tsan.supp (which says why).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -70,7 +72,7 @@ run_kind() {
   # The options reach every process the tests start (the iolab daemon, its workers, the CLI).
   export ASAN_OPTIONS="halt_on_error=1:print_stacktrace=1:detect_leaks=1:detect_stack_use_after_return=0:strict_string_checks=1:log_path=$logs/asan"
   export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$logs/ubsan"
-  export TSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:second_deadlock_stack=1:history_size=4:log_path=$logs/tsan"
+  export TSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:second_deadlock_stack=1:history_size=4:log_path=$logs/tsan:suppressions=$ROOT/scripts/tsan.supp"
 
   echo "== $kind: ctest -L 'unit|integration' --timeout 300 ${exclude[*]:-} (log: $dir/sanitize-ctest.log)"
   ctest --test-dir "$dir" -L 'unit|integration' "${exclude[@]}" --timeout 300 \
