@@ -70,6 +70,9 @@ struct RunContext {
   uint32_t pipeline = 1;
   bool open_loop = false;
   bool head = false;
+  // The method may be repeated without a different effect (RFC 9110 9.2.2): a request of it left
+  // unanswered on a kept-alive socket the server closed may be sent again.
+  bool idempotent = true;
   double ns_per_request = 0;  // Open loop: the schedule's spacing over all connections.
   uint64_t connections = 0;   // In all threads.
   Clock::time_point start;    // Origin of the schedule and of the timeline's seconds.
@@ -141,6 +144,7 @@ class Worker {
   const ErrorCounts& errors() const { return errors_; }
   uint64_t requests() const { return requests_; }
   uint64_t reconnects() const { return reconnects_; }
+  uint64_t resent() const { return resent_; }
   Clock::time_point end_time() const { return end_time_; }
   int64_t lag_max_ns() const { return lag_max_ns_; }
   int64_t lag_sum_ns() const { return lag_sum_ns_; }
@@ -260,6 +264,7 @@ class Worker {
   ErrorCounts errors_;
   uint64_t requests_ = 0;
   uint64_t reconnects_ = 0;
+  uint64_t resent_ = 0;
   uint64_t outstanding_ = 0;  // Requests held by connections.
   uint64_t progress_requests_ = 0;
   uint64_t progress_errors_ = 0;
@@ -636,9 +641,21 @@ void Worker::on_eof(Connection& c, Clock::time_point now) {
 }
 
 void Worker::on_peer_closed(Connection& c, Clock::time_point now) {
-  // The server closed a kept-alive socket between answers. The requests in flight (if any) were
-  // not seen by it, so they are resent on a new socket, keeping their tickets and start times.
-  if (in_window(now)) ++reconnects_;
+  // The server closed a kept-alive socket that had answered before. Requests still in flight on
+  // it may have crossed an idle close, or died with the server: whether it saw them is unknown.
+  // Idempotent ones are sent again on a new socket, keeping their tickets and start times, and
+  // counted as resent so a crashing server does not go unseen; any other is a read error.
+  const uint32_t unanswered = c.batch - c.answers;
+  if (unanswered != 0 && !context_.idempotent) {
+    count_error(errors_.read, now);
+    fail_request(c);
+    reopen(c, now);
+    return;
+  }
+  if (in_window(now)) {
+    ++reconnects_;
+    resent_ += unanswered;
+  }
   close_socket(c);
   open(c, now);
 }
@@ -884,6 +901,13 @@ void validate(LoadSpec& spec) {
   if (spec.target.target.empty()) spec.target.target.push_back('/');
 }
 
+bool is_idempotent(const std::string& method) {
+  for (const char* m : {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"}) {
+    if (method == m) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 uint64_t raise_open_file_limit() {
@@ -957,6 +981,7 @@ LoadResult run_load(const LoadSpec& spec, std::stop_token stop, LoadProgress* pr
   probe(run_spec.target.endpoint, context.addr);
 
   context.request_bytes = request.size();
+  context.idempotent = is_idempotent(run_spec.method);
   context.pipeline = static_cast<uint32_t>(run_spec.pipeline);
   context.batch.reserve(request.size() * context.pipeline);
   for (uint32_t i = 0; i < context.pipeline; ++i) context.batch += request;
@@ -1012,6 +1037,7 @@ LoadResult run_load(const LoadSpec& spec, std::stop_token stop, LoadProgress* pr
     result.uncorrected.merge(worker->uncorrected());
     result.requests += worker->requests();
     result.reconnects += worker->reconnects();
+    result.resent += worker->resent();
     const ErrorCounts& e = worker->errors();
     result.errors.connect += e.connect;
     result.errors.read += e.read;

@@ -39,6 +39,10 @@ struct LoadResult {
   uint64_t requests = 0;    ///< Complete answers in the window, whatever their status.
   ErrorCounts errors;       ///< In the window.
   uint64_t reconnects = 0;  ///< Connections the server closed cleanly between answers, reopened.
+  /// Requests sent again on a new socket because the server closed their kept-alive socket
+  /// before answering them (idempotent methods only; for others that is a read error). Their
+  /// answers count once, in `requests`.
+  uint64_t resent = 0;
   std::chrono::nanoseconds elapsed{0};  ///< Actual length of the measured window.
   /// Open loop: how late requests sent in the window left against their schedule (a busy
   /// connection or a busy sender delays them). Zero in closed loop.

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <memory>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -118,6 +120,40 @@ TEST(EngineTest, ReconnectsWithoutErrorsWhenTheServerJustClosesBetweenAnswers) {
   EXPECT_EQ(result.requests, 200u);
   EXPECT_GT(result.reconnects, 0u);
   EXPECT_EQ(result.errors.total(), 0u);
+}
+
+// Answers the first request of each connection and closes on the second without a word, as a
+// server that died with the request would.
+RawServer::Handler answer_once_then_drop() {
+  return [answered = std::make_shared<std::set<int>>()](int fd) {
+    if (answered->erase(fd) != 0) return false;  // The second request: dropped.
+    answered->insert(fd);
+    RawServer::send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    return true;
+  };
+}
+
+TEST(EngineTest, ResendsAnIdempotentRequestDroppedOnAKeptAliveSocketAndCountsIt) {
+  RawServer server(answer_once_then_drop());
+  LoadSpec spec = spec_for(server.port(), 2, 1);
+  spec.max_requests = 100;
+  const LoadResult result = run_load(spec);
+  EXPECT_EQ(result.requests, 100u);
+  EXPECT_EQ(result.errors.total(), 0u);
+  EXPECT_GT(result.resent, 40u) << "every other request was dropped once";
+  EXPECT_GE(result.reconnects, result.resent);
+}
+
+TEST(EngineTest, CountsADroppedPostAsAReadErrorInsteadOfSendingItAgain) {
+  RawServer server(answer_once_then_drop());
+  LoadSpec spec = spec_for(server.port(), 2, 1);
+  spec.method = "POST";
+  spec.body = "x";
+  spec.duration = 300ms;
+  const LoadResult result = run_load(spec);
+  EXPECT_GT(result.requests, 10u);
+  EXPECT_GT(result.errors.read, 10u);
+  EXPECT_EQ(result.resent, 0u);
 }
 
 TEST(EngineTest, CompletesCloseDelimitedAnswers) {
