@@ -16,6 +16,7 @@
 
 #include "daemon/run_store.h"
 #include "tests/integration/daemon/daemon_client.h"
+#include "tests/integration/daemon/daemon_process.h"
 
 namespace iolab {
 namespace {
@@ -26,88 +27,8 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-constexpr rlim_t kMaxOutputBytes = 10 * 1024 * 1024;
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-/// `iolab daemon --config FILE` as a child process. Its output goes to files capped at 10 MiB
-/// (RLIMIT_FSIZE); it dies with the test (PR_SET_PDEATHSIG) and is SIGKILLed on destruction.
-class DaemonProcess {
- public:
-  DaemonProcess(const fs::path& dir, const fs::path& config)
-      : out_(dir / "out"), err_(dir / "err") {
-    // A stale first line from an earlier daemon would name the wrong port.
-    fs::remove(out_);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      const rlimit fsize{kMaxOutputBytes, kMaxOutputBytes};
-      ::setrlimit(RLIMIT_FSIZE, &fsize);
-      if (!std::freopen(out_.c_str(), "w", stdout) || !std::freopen(err_.c_str(), "w", stderr)) {
-        ::_exit(127);
-      }
-      ::execl(IOLAB_BINARY, IOLAB_BINARY, "daemon", "--config", config.c_str(),
-              static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    // The first line of stdout names the bound address.
-    const auto deadline = Clock::now() + 15s;
-    while (Clock::now() < deadline) {
-      const std::string out = slurp(out_);
-      const auto newline = out.find('\n');
-      if (newline != std::string::npos) {
-        const std::string line = out.substr(0, newline);
-        port_ = static_cast<uint16_t>(std::stoi(line.substr(line.rfind(':') + 1)));
-        return;
-      }
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        break;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    ADD_FAILURE() << "the daemon did not print its address; stderr: " << slurp(err_);
-  }
-
-  ~DaemonProcess() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  uint16_t port() const { return port_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  std::string err() const { return slurp(err_); }
-
-  /// Sends `signal` and waits for the exit, at most `limit`. Returns the wait status, or -1
-  /// when it did not exit in time.
-  int signal_and_wait(int signal, std::chrono::milliseconds limit) {
-    ::kill(pid_, signal);
-    const auto deadline = Clock::now() + limit;
-    while (Clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return status;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    return -1;
-  }
-
- private:
-  fs::path out_;
-  fs::path err_;
-  pid_t pid_ = -1;
-  uint16_t port_ = 0;
-};
+using testing::DaemonProcess;
+using testing::slurp;
 
 class DaemonProcessTest : public ::testing::Test {
  protected:

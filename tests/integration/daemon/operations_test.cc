@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "tests/integration/daemon/daemon_client.h"
+#include "tests/integration/daemon/daemon_process.h"
 
 namespace iolab {
 namespace {
@@ -31,83 +32,8 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-constexpr rlim_t kMaxOutputBytes = 10 * 1024 * 1024;
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-/// `iolab daemon --config FILE` with extra environment, output in files capped at 10 MiB; dies
-/// with the test and is SIGKILLed on destruction.
-class DaemonChild {
- public:
-  DaemonChild(const fs::path& dir, const fs::path& config, const std::vector<std::string>& env)
-      : out_(dir / "out"), err_(dir / "err") {
-    fs::remove(out_);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      const rlimit fsize{kMaxOutputBytes, kMaxOutputBytes};
-      ::setrlimit(RLIMIT_FSIZE, &fsize);
-      if (!std::freopen(out_.c_str(), "w", stdout) || !std::freopen(err_.c_str(), "w", stderr)) {
-        ::_exit(127);
-      }
-      for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
-      ::execl(IOLAB_BINARY, IOLAB_BINARY, "daemon", "--config", config.c_str(),
-              static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-  }
-
-  ~DaemonChild() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  /// The port from the first line of stdout, waiting at most 15 s; 0 when it never came.
-  uint16_t port() {
-    const auto deadline = Clock::now() + 15s;
-    while (port_ == 0 && Clock::now() < deadline) {
-      const std::string out = slurp(out_);
-      const auto newline = out.find('\n');
-      if (newline != std::string::npos) {
-        const std::string line = out.substr(0, newline);
-        port_ = static_cast<uint16_t>(std::stoi(line.substr(line.rfind(':') + 1)));
-        break;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    return port_;
-  }
-
-  void signal(int sig) const { ::kill(pid_, sig); }
-  std::string err() const { return slurp(err_); }
-
-  /// Waits until stderr holds `text` `count` times, at most `limit`.
-  bool wait_err(const std::string& text, size_t count = 1,
-                std::chrono::milliseconds limit = 15s) const {
-    const auto deadline = Clock::now() + limit;
-    while (Clock::now() < deadline) {
-      const std::string e = err();
-      size_t found = 0;
-      for (size_t at = e.find(text); at != std::string::npos; at = e.find(text, at + 1)) ++found;
-      if (found >= count) return true;
-      std::this_thread::sleep_for(20ms);
-    }
-    return false;
-  }
-
- private:
-  fs::path out_;
-  fs::path err_;
-  pid_t pid_ = -1;
-  uint16_t port_ = 0;
-};
+using testing::DaemonProcess;
+using testing::slurp;
 
 /// A datagram socket standing in for systemd's notify socket: a path, or an abstract name
 /// when `name` starts with '@'.
@@ -192,8 +118,9 @@ class OperationsTest : public ::testing::Test {
 
 TEST_F(OperationsTest, ReadyArrivesOnlyOnceTheApiAnswersThenTheWatchdogIsFed) {
   const NotifySocket notify((dir_ / "notify.sock").string());
-  DaemonChild daemon(dir_, dir_ / "iolab.yaml",
-                     {"NOTIFY_SOCKET=" + (dir_ / "notify.sock").string(), "WATCHDOG_USEC=200000"});
+  DaemonProcess daemon(dir_, dir_ / "iolab.yaml",
+                       {{"NOTIFY_SOCKET", (dir_ / "notify.sock").string()},
+                        {"WATCHDOG_USEC", "200000"}});
   ASSERT_TRUE(notify.wait_for("READY=1", 20s)) << daemon.err();
   // The first line of stdout precedes READY=1; the API must answer at once, no retry.
   const uint16_t port = daemon.port();
@@ -211,13 +138,13 @@ TEST_F(OperationsTest, ReadyArrivesOnlyOnceTheApiAnswersThenTheWatchdogIsFed) {
 TEST_F(OperationsTest, AnAbstractNotifySocketGetsReady) {
   const std::string name = "@iolab_test_notify_" + std::to_string(::getpid());
   const NotifySocket notify(name);
-  DaemonChild daemon(dir_, dir_ / "iolab.yaml", {"NOTIFY_SOCKET=" + name});
+  DaemonProcess daemon(dir_, dir_ / "iolab.yaml", {{"NOTIFY_SOCKET", name}});
   ASSERT_TRUE(notify.wait_for("READY=1", 20s)) << daemon.err();
   ASSERT_NE(daemon.port(), 0);
 }
 
 TEST_F(OperationsTest, SighupAppliesAChangedConfigWithoutTouchingRuns) {
-  DaemonChild daemon(dir_, dir_ / "iolab.yaml", {});
+  DaemonProcess daemon(dir_, dir_ / "iolab.yaml");
   ASSERT_NE(daemon.port(), 0) << daemon.err();
   ApiClient api(daemon.port());
   ASSERT_EQ(post_status(api, 80), 422);
@@ -260,7 +187,7 @@ TEST_F(OperationsTest, SighupAppliesAChangedConfigWithoutTouchingRuns) {
 }
 
 TEST_F(OperationsTest, SighupWithABadConfigIsRefusedAndTheOldOneKept) {
-  DaemonChild daemon(dir_, dir_ / "iolab.yaml", {});
+  DaemonProcess daemon(dir_, dir_ / "iolab.yaml");
   ASSERT_NE(daemon.port(), 0) << daemon.err();
   ApiClient api(daemon.port());
   write_config(

@@ -21,13 +21,13 @@
 #include <vector>
 
 #include "tests/integration/daemon/daemon_client.h"
-#include "tests/integration/faults/fault_daemon.h"
+#include "tests/integration/daemon/daemon_process.h"
 
 namespace iolab {
 namespace {
 
 using testing::ApiClient;
-using testing::FaultDaemon;
+using testing::DaemonProcess;
 using testing::json;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
@@ -143,8 +143,8 @@ class StoreCrashTest : public ::testing::Test {
 
   fs::path state() const { return dir_ / "state"; }
 
-  std::unique_ptr<FaultDaemon> start(const std::map<std::string, std::string>& env = {}) {
-    return std::make_unique<FaultDaemon>(dir_, dir_ / "iolab.yaml", env);
+  std::unique_ptr<DaemonProcess> start(const std::map<std::string, std::string>& env = {}) {
+    return std::make_unique<DaemonProcess>(dir_, dir_ / "iolab.yaml", env);
   }
 
   static int64_t post_run(ApiClient& api, const std::string& duration) {

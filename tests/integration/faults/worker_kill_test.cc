@@ -17,13 +17,13 @@
 #include <vector>
 
 #include "tests/integration/daemon/daemon_client.h"
-#include "tests/integration/faults/fault_daemon.h"
+#include "tests/integration/daemon/daemon_process.h"
 
 namespace iolab {
 namespace {
 
 using testing::ApiClient;
-using testing::FaultDaemon;
+using testing::DaemonProcess;
 using testing::json;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
@@ -70,7 +70,7 @@ class WorkerKillTest : public ::testing::Test {
 TEST_F(WorkerKillTest, ARunSurvivesRepeatedWorkerKillsThatAreRestartedAndCounted) {
   constexpr int kKills = 6;
   constexpr auto kKillEvery = 500ms;
-  FaultDaemon daemon(dir_, dir_ / "iolab.yaml");
+  DaemonProcess daemon(dir_, dir_ / "iolab.yaml");
   ASSERT_NE(daemon.port(), 0);
   ApiClient api(daemon.port());
   const json before = api.get("/api/v1/variant").body;
