@@ -61,20 +61,38 @@ std::optional<RunRecord> InMemoryRunStore::run(int64_t id) const {
   return runs_[static_cast<size_t>(id - 1)];
 }
 
+nlohmann::json result_summary(const nlohmann::json& result) {
+  if (!result.is_object()) return result;
+  nlohmann::json measured = nlohmann::json::object();
+  const auto m = result.find("measured");
+  if (m != result.end() && m->is_object()) {
+    for (const char* key : {"rps", "latency_ms"}) {
+      if (const auto v = m->find(key); v != m->end()) measured[key] = *v;
+    }
+  }
+  return {{"measured", measured}};
+}
+
 std::vector<RunRecord> InMemoryRunStore::runs(const RunQuery& query) const {
   const std::lock_guard lock(mutex_);
   std::vector<RunRecord> out;
   const auto admit = [&](const RunRecord& r) {
     if (query.experiment_id && r.experiment_id != query.experiment_id) return false;
+    if (query.state && r.state != *query.state) return false;
+    if (query.in_experiment && !r.experiment_id) return false;
     return query.label.empty() || r.label == query.label;
+  };
+  const auto take = [&](const RunRecord& r) {
+    out.push_back(r);
+    if (query.summary) out.back().result = result_summary(r.result);
   };
   if (query.experiment_id) {
     for (auto it = runs_.begin(); it != runs_.end() && out.size() < query.limit; ++it) {
-      if (admit(*it)) out.push_back(*it);
+      if (admit(*it)) take(*it);
     }
   } else {
     for (auto it = runs_.rbegin(); it != runs_.rend() && out.size() < query.limit; ++it) {
-      if (admit(*it)) out.push_back(*it);
+      if (admit(*it)) take(*it);
     }
   }
   return out;
@@ -306,8 +324,19 @@ std::optional<RunRecord> SqliteRunStore::run(int64_t id) const {
 
 std::vector<RunRecord> SqliteRunStore::runs(const RunQuery& query) const {
   const std::lock_guard lock(mutex_);
-  std::string sql =
-      std::string("SELECT ") + kRunColumns + " FROM runs WHERE (?1 = '' OR label = ?1)";
+  std::string columns = kRunColumns;
+  if (query.summary) {
+    // SQLite cuts the result down as result_summary() does, so the rest is never parsed.
+    columns.replace(columns.find("result"), std::string_view("result").size(),
+                    "CASE WHEN json_valid(result) AND json_type(result) = 'object' THEN "
+                    "json_object('measured', json_patch('{}', json_object("
+                    "'rps', json_extract(result, '$.measured.rps'), "
+                    "'latency_ms', json(json_extract(result, '$.measured.latency_ms'))))) "
+                    "ELSE result END");
+  }
+  std::string sql = "SELECT " + columns + " FROM runs WHERE (?1 = '' OR label = ?1)";
+  if (query.state) sql += " AND state = ?4";
+  if (query.in_experiment) sql += " AND experiment_id IS NOT NULL";
   if (query.experiment_id) {
     sql += " AND experiment_id = ?2 ORDER BY id ASC";
   } else {
@@ -318,6 +347,7 @@ std::vector<RunRecord> SqliteRunStore::runs(const RunQuery& query) const {
   st.bind(1, query.label);
   st.bind(2, query.experiment_id);
   st.bind(3, static_cast<int64_t>(std::min<size_t>(query.limit, INT64_MAX)));
+  if (query.state) st.bind(4, std::string(to_string(*query.state)));
   std::vector<RunRecord> out;
   while (st.step()) out.push_back(read_run(st));
   return out;

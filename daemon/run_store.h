@@ -55,7 +55,16 @@ struct RunQuery {
   size_t limit = 100;                    ///< At most this many, newest first.
   std::string label;                     ///< Only runs with this label; empty: any.
   std::optional<int64_t> experiment_id;  ///< Only this experiment's runs, oldest first.
+  std::optional<RunState> state;         ///< Only runs in this state; nullopt: any.
+  bool in_experiment = false;            ///< Only runs that are rows of some experiment.
+  /// Each result cut down to what a history reads, `{"measured": {"rps", "latency_ms"}}`
+  /// (absent members left out), instead of whole histograms and timelines: a history of
+  /// thousands of nights then reads kilobytes, not the results' megabytes.
+  bool summary = false;
 };
+
+/// The part of a stored result that a RunQuery with `summary` keeps (null stays null).
+nlohmann::json result_summary(const nlohmann::json& result);
 
 /// Durable record of every run and experiment. All methods are thread-safe; records are
 /// returned by value. Failures of the backing store throw std::runtime_error.

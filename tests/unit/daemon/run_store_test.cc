@@ -117,6 +117,47 @@ TYPED_TEST(RunStoreTest, ListsAnExperimentsRunsInOrder) {
   EXPECT_EQ(rows[1].label, "fiber");
 }
 
+TYPED_TEST(RunStoreTest, FiltersFinishedExperimentRowsAndCutsResultsToTheirSummary) {
+  const nlohmann::json full = {
+      {"measured",
+       {{"rps", 1234.5},
+        {"latency_ms", {{"p50", 1.0}, {"p99", 9.5}}},
+        {"latency", {{"buckets", nlohmann::json::array({1, 2, 3})}}},
+        {"timeline", nlohmann::json::array({{{"second", 0}}})}}},
+      {"usage", {{"cpu_seconds", 1.5}}}};
+  const auto add = [&](RunState state, std::optional<int64_t> experiment, nlohmann::json result) {
+    RunRecord r = sample_run("async");
+    r.state = state;
+    r.experiment_id = experiment;
+    r.result = std::move(result);
+    return this->store_->add_run(r);
+  };
+  add(RunState::kDone, std::nullopt, full);                         // 1: ad hoc
+  const int64_t night = add(RunState::kDone, 7, full);              // 2
+  add(RunState::kFailed, 7, nullptr);                               // 3: failed
+  const int64_t odd = add(RunState::kDone, 7, {{"measured", 5}});   // 4: no object
+  const int64_t bare = add(RunState::kDone, 8, nlohmann::json());   // 5: no result
+
+  RunQuery q;
+  q.state = RunState::kDone;
+  q.in_experiment = true;
+  q.summary = true;
+  const auto rows = this->store_->runs(q);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].id, bare);
+  EXPECT_TRUE(rows[0].result.is_null());
+  EXPECT_EQ(rows[1].id, odd);
+  EXPECT_EQ(rows[1].result, (nlohmann::json{{"measured", nlohmann::json::object()}}));
+  EXPECT_EQ(rows[2].id, night);
+  EXPECT_EQ(rows[2].result, (nlohmann::json{{"measured",
+                                            {{"rps", 1234.5},
+                                             {"latency_ms", {{"p50", 1.0}, {"p99", 9.5}}}}}}));
+  EXPECT_EQ(rows[2].result, result_summary(full)) << "both stores cut alike";
+  // Without `summary` the whole result comes back.
+  q.summary = false;
+  EXPECT_EQ(this->store_->runs(q)[2].result, full);
+}
+
 TYPED_TEST(RunStoreTest, InterruptsOnlyUnfinishedRuns) {
   for (RunState s : {RunState::kQueued, RunState::kRunning, RunState::kDone, RunState::kFailed,
                      RunState::kCancelled}) {
