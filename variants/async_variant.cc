@@ -267,23 +267,18 @@ class AsyncVariant::Loop {
 
   // Writes what is pending; returns false when the connection was closed.
   bool flush_down(int fd, Down& d) {
-    while (d.out_offset < d.out.size()) {
-      const ssize_t n =
-          ::send(fd, d.out.data() + d.out_offset, d.out.size() - d.out_offset, MSG_NOSIGNAL);
-      if (n > 0) {
-        d.out_offset += static_cast<size_t>(n);
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && errno == EAGAIN) {
+    switch (send_pending(fd, d.out, d.out_offset)) {
+      case SendOutcome::kDone:
+        break;
+      case SendOutcome::kBlocked:
         if (!d.want_write) {
           d.want_write = true;
           modify(fd, key(kDown, fd), EPOLLIN | EPOLLRDHUP | EPOLLOUT);
         }
         return true;
-      }
-      close_down(fd);
-      return false;
+      case SendOutcome::kFailed:
+        close_down(fd);
+        return false;
     }
     if (d.out.empty()) return true;
     if (d.want_write) {

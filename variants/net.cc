@@ -36,6 +36,20 @@ uint16_t bound_port(int fd) {
   return ntohs(addr.sin_port);
 }
 
+SendOutcome send_pending(int fd, const std::string& out, size_t& offset) {
+  while (offset < out.size()) {
+    const ssize_t n = ::send(fd, out.data() + offset, out.size() - offset, MSG_NOSIGNAL);
+    if (n > 0) {
+      offset += static_cast<size_t>(n);
+    } else if (n < 0 && errno == EAGAIN) {
+      return SendOutcome::kBlocked;
+    } else if (!(n < 0 && errno == EINTR)) {
+      return SendOutcome::kFailed;
+    }
+  }
+  return SendOutcome::kDone;
+}
+
 void set_nodelay(int fd) {
   const int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 #include "core/endpoint.h"
 
@@ -24,6 +25,17 @@ inline constexpr std::chrono::milliseconds kAcceptPause{50};
 inline bool accept_starved(int error) {
   return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
 }
+
+/// What send_pending() did.
+enum class SendOutcome : uint8_t {
+  kDone,     ///< Every byte of `out` is sent.
+  kBlocked,  ///< The socket buffer is full: wait for EPOLLOUT, then call again.
+  kFailed,   ///< The peer is gone (or another error): close the socket.
+};
+
+/// Sends `out` from `offset` on (non-blocking `fd`), advancing `offset` by what was sent.
+/// Never raises SIGPIPE.
+SendOutcome send_pending(int fd, const std::string& out, size_t& offset);
 
 /// Sets TCP_NODELAY; without it small answers wait up to 40 ms for Nagle's algorithm.
 void set_nodelay(int fd);

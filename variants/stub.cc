@@ -290,20 +290,15 @@ class UpstreamStub::Loop {
 
   // Writes what is pending; returns false when the connection was closed.
   bool flush(int fd, Conn& c) {
-    while (c.out_offset < c.out.size()) {
-      const ssize_t n =
-          ::send(fd, c.out.data() + c.out_offset, c.out.size() - c.out_offset, MSG_NOSIGNAL);
-      if (n > 0) {
-        c.out_offset += static_cast<size_t>(n);
-        continue;
-      }
-      if (n < 0 && errno == EAGAIN) {
+    switch (send_pending(fd, c.out, c.out_offset)) {
+      case SendOutcome::kDone:
+        break;
+      case SendOutcome::kBlocked:
         set_write_interest(fd, c, true);
         return true;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      close_conn(fd);
-      return false;
+      case SendOutcome::kFailed:
+        close_conn(fd);
+        return false;
     }
     if (c.out.empty()) return true;
     set_write_interest(fd, c, false);

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace iolab {
@@ -38,6 +39,9 @@ TEST(UpstreamStubTest, AnswersWith612BytesOfHtmlAfterTheDelay) {
     EXPECT_EQ(res->get_header_value("Content-Type"), "text/html");
     EXPECT_GE(took, 50ms);
   }
+  // The stub counts an answer once its last byte is sent: the client may read it first.
+  const auto deadline = Clock::now() + 5s;
+  while (stub.requests_served() < 5u && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
   EXPECT_EQ(stub.requests_served(), 5u);
   EXPECT_GE(stub.latency().min(), 50ms);
 }
