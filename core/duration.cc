@@ -23,6 +23,9 @@ constexpr std::array<Unit, 7> kUnits{{{"ns", 1},
                                       {"h", 3'600'000'000'000},
                                       {"d", 86'400'000'000'000}}};
 
+// The longest duration accepted, a little under 2^63 ns (292 years).
+constexpr uint64_t kMaxNs = 9'000'000'000'000'000'000;
+
 }  // namespace
 
 std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {
@@ -35,13 +38,26 @@ std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   const std::string_view number = text.substr(0, digits_end);
   const std::string_view suffix = text.substr(digits_end);
   if (number.front() == '.' || number.back() == '.') return std::nullopt;
+  if (number.find('.') == std::string_view::npos) {
+    // Whole numbers are read exactly: a double holds 53 bits, so "9007199254740993ns" would come
+    // back a nanosecond off and format_duration() would not round-trip.
+    uint64_t whole = 0;
+    const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), whole);
+    if (ec != std::errc() || end != number.data() + number.size()) return std::nullopt;
+    for (const Unit& unit : kUnits) {
+      if (suffix != unit.suffix) continue;
+      if (whole > kMaxNs / static_cast<uint64_t>(unit.ns)) return std::nullopt;
+      return std::chrono::nanoseconds(static_cast<int64_t>(whole * static_cast<uint64_t>(unit.ns)));
+    }
+    return std::nullopt;
+  }
   double value = 0;
   const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
   if (ec != std::errc() || end != number.data() + number.size()) return std::nullopt;
   for (const Unit& unit : kUnits) {
     if (suffix != unit.suffix) continue;
     const double ns = value * static_cast<double>(unit.ns);
-    if (!std::isfinite(ns) || ns > 9.0e18) return std::nullopt;
+    if (!std::isfinite(ns) || ns > static_cast<double>(kMaxNs)) return std::nullopt;
     return std::chrono::nanoseconds(static_cast<int64_t>(std::llround(ns)));
   }
   return std::nullopt;

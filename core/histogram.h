@@ -30,10 +30,10 @@ class LatencyHistogram {
       static_cast<size_t>(kSubBucketCount + (kMaxMagnitude - 11) * kSubBucketHalf);
 
   LatencyHistogram();
+  // Copies only: a moved-from histogram with no buckets would crash its next record(). (The
+  // atomics made a defaulted move deleted anyway; clang said so.)
   LatencyHistogram(const LatencyHistogram& other);
   LatencyHistogram& operator=(const LatencyHistogram& other);
-  LatencyHistogram(LatencyHistogram&&) noexcept = default;
-  LatencyHistogram& operator=(LatencyHistogram&&) noexcept = default;
   ~LatencyHistogram() = default;
 
   /// Records one value. Returns false (and counts it in out_of_range()) for a negative value or

@@ -1,6 +1,7 @@
 #include "core/http.h"
 
 #include <charconv>
+#include <limits>
 
 namespace iolab {
 namespace {
@@ -78,6 +79,11 @@ ParseStatus parse_request_head(std::string_view buffer, RequestHead& head) noexc
       const auto [p, ec] =
           std::from_chars(value.data(), value.data() + value.size(), head.content_length);
       if (ec != std::errc() || p != value.data() + value.size()) return ParseStatus::kInvalid;
+      // Callers wait for head_bytes + content_length bytes and then drop them: a length near
+      // SIZE_MAX would wrap that sum and frame the next request inside this one.
+      if (head.content_length > std::numeric_limits<size_t>::max() - head.head_bytes) {
+        return ParseStatus::kInvalid;
+      }
     } else if (equals_ignore_case(name, "transfer-encoding")) {
       return ParseStatus::kInvalid;
     } else if (equals_ignore_case(name, "connection")) {

@@ -14,8 +14,8 @@ struct RequestHead {
   std::string_view query;  ///< After '?', without it; empty when absent.
   bool keep_alive =
       true;  ///< HTTP/1.1 default, unless "Connection: close" (or 1.0 without keep-alive).
-  size_t content_length = 0;
-  size_t head_bytes = 0;  ///< Bytes up to and including the blank line.
+  size_t content_length = 0;  ///< head_bytes + content_length never overflows.
+  size_t head_bytes = 0;      ///< Bytes up to and including the blank line.
 };
 
 enum class ParseStatus { kComplete, kIncomplete, kInvalid };

@@ -124,6 +124,12 @@ DaemonConfig parse_config(const std::string& yaml_text, const std::string& origi
       if (p.delay > p.max_delay) {
         r.fail(profile["delay"], "upstream.profile.delay", "exceeds upstream.profile.max_delay");
       }
+      // A max_body_bytes alone can fall below the default body_bytes, which the stub would then
+      // serve past its own cap (PUT /api/v1/upstream refuses the same profile).
+      if (p.body_bytes > p.max_body_bytes) {
+        r.fail(profile["max_body_bytes"], "upstream.profile.max_body_bytes",
+               "is below upstream.profile.body_bytes (" + std::to_string(p.body_bytes) + ")");
+      }
     }
   }
   if (const auto load = root["load"]) {

@@ -13,6 +13,7 @@
 #include "core/duration.h"
 #include "core/errors.h"
 #include "daemon/api_error.h"
+#include "daemon/api_requests.h"
 #include "daemon/environment.h"
 #include "daemon/experiment.h"
 #include "daemon/lab.h"
@@ -28,13 +29,7 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kMaxBodyBytes = 1 << 20;
-constexpr int kMaxLoadThreads = 256;
-constexpr int kMaxWorkers = 64;
-constexpr int kMaxPoolThreads = 10000;
 constexpr size_t kMaxListLimit = 1000;
-constexpr size_t kMaxPathBytes = 2048;
-constexpr double kMaxRate = 1e9;
-constexpr auto kMaxTimeout = std::chrono::nanoseconds(10min);
 constexpr const char* kJson = "application/json";
 
 // ---------------------------------------------------------------------------------------------
@@ -61,96 +56,11 @@ void require_content_type(const httplib::Request& req, std::initializer_list<con
                  "Content-Type");
 }
 
-json parse_json_body(const std::string& body) {
-  try {
-    return json::parse(body);
-  } catch (const json::parse_error& e) {
-    throw ApiError(400, "bad_json", std::string("malformed JSON: ") + e.what(), "body");
-  }
+// A JSON object body (api_requests.h), after its Content-Type.
+JsonBody json_body(const httplib::Request& req, std::initializer_list<std::string> allowed) {
+  require_content_type(req, {kJson});
+  return JsonBody(req.body, allowed);
 }
-
-// A JSON object body whose fields are all known; typed, range-checked getters.
-class JsonBody {
- public:
-  JsonBody(const httplib::Request& req, std::initializer_list<std::string> allowed) {
-    require_content_type(req, {kJson});
-    json_ = parse_json_body(req.body);
-    if (!json_.is_object()) throw ApiError(400, "bad_json", "expected a JSON object", "body");
-    const std::set<std::string> known(allowed);
-    for (const auto& [key, value] : json_.items()) {
-      if (!known.contains(key)) {
-        std::string list;
-        for (const auto& k : allowed) list += (list.empty() ? "" : ", ") + k;
-        throw ApiError(400, "unknown_field", "unknown field '" + key + "' (known: " + list + ")",
-                       key);
-      }
-    }
-  }
-
-  bool has(const std::string& key) const { return json_.contains(key); }
-
-  std::string string(const std::string& key) const {
-    const json& v = json_.at(key);
-    if (!v.is_string()) wrong_type(key, "a string");
-    return v.get<std::string>();
-  }
-
-  int64_t integer(const std::string& key, int64_t lo, int64_t hi) const {
-    const json& v = json_.at(key);
-    if (!v.is_number_integer()) wrong_type(key, "an integer");
-    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi)) {
-      out_of_range(key, v.dump(), lo, hi);
-    }
-    const auto value = v.get<int64_t>();
-    if (value < lo || value > hi) out_of_range(key, v.dump(), lo, hi);
-    return value;
-  }
-
-  double number(const std::string& key, double lo, double hi) const {
-    const json& v = json_.at(key);
-    if (!v.is_number()) wrong_type(key, "a number");
-    const auto value = v.get<double>();
-    if (!(value >= lo && value <= hi)) {
-      throw ApiError(422, "out_of_range",
-                     key + " must be between " + json(lo).dump() + " and " + json(hi).dump(), key);
-    }
-    return value;
-  }
-
-  std::chrono::nanoseconds duration(const std::string& key, std::chrono::nanoseconds lo,
-                                    std::chrono::nanoseconds hi, const char* limit_name) const {
-    const json& v = json_.at(key);
-    if (!v.is_string()) wrong_type(key, "a duration string like \"10s\"");
-    const auto text = v.get<std::string>();
-    const auto d = parse_duration(text);
-    if (!d) {
-      throw ApiError(422, "bad_duration",
-                     key + ": bad duration '" + text + "' (use 500ms, 20s, 5m)", key);
-    }
-    if (*d < lo) {
-      throw ApiError(422, "out_of_range", key + " must be at least " + format_duration(lo), key);
-    }
-    if (*d > hi) {
-      throw ApiError(422, "over_limit",
-                     key + " " + text + " exceeds " + limit_name + " " + format_duration(hi), key);
-    }
-    return *d;
-  }
-
- private:
-  [[noreturn]] static void wrong_type(const std::string& key, const char* expected) {
-    throw ApiError(400, "wrong_type", key + " must be " + expected, key);
-  }
-  [[noreturn]] static void out_of_range(const std::string& key, const std::string& got, int64_t lo,
-                                        int64_t hi) {
-    throw ApiError(422, "out_of_range",
-                   key + " must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
-                       ", got " + got,
-                   key);
-  }
-
-  json json_;
-};
 
 int64_t id_param(const httplib::Request& req, const char* what) {
   const std::string text = req.matches[1];
@@ -165,7 +75,7 @@ int64_t id_param(const httplib::Request& req, const char* what) {
 
 void reply(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(2) + "\n", kJson);
+  res.set_content(render_answer(body), kJson);
 }
 
 void reply_error(httplib::Response& res, const ApiError& e) {
@@ -289,27 +199,11 @@ json flag_json(const RegressionFlag& f) {
           {"value", f.value},       {"median", f.median},   {"run_id", f.run_id}};
 }
 
-// The key a ConfigError names: "origin:line: key: message" → key.
-std::string config_error_field(const std::string& message, const std::string& origin) {
-  std::string rest = message.substr(std::min(message.size(), origin.size()));
-  if (!rest.empty() && rest.front() == ':') {
-    rest.erase(0, 1);
-    rest.erase(0, rest.find_first_not_of("0123456789"));
-  }
-  if (rest.rfind(": ", 0) == 0) rest.erase(0, 2);
-  const auto colon = rest.find(": ");
-  return colon == std::string::npos ? "" : rest.substr(0, colon);
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
 
-struct Daemon::RunRequest {
-  std::optional<Url> target;  // None: the active variant.
-  std::string path = "/remote";
-  LoadSpec load;
-};
+struct Daemon::RunRequest : RunBody {};
 
 /// The REST handlers: parse, validate in full, then apply.
 class Daemon::Api {
@@ -449,13 +343,13 @@ class Daemon::Api {
   }
 
   void variants(const httplib::Request&, httplib::Response& res) {
-    const json workers = {{"type", "integer"}, {"min", 1}, {"max", kMaxWorkers}, {"default", 2}};
+    const json workers = {{"type", "integer"}, {"min", 1}, {"max", kApiMaxWorkers}, {"default", 2}};
     json kinds = json::array();
     for (const auto& kind : variant_kinds()) {
       json params = {{"workers", workers}};
       if (kind == "threads") {
         params["threads"] = {
-            {"type", "integer"}, {"min", 1}, {"max", kMaxPoolThreads}, {"required", true}};
+            {"type", "integer"}, {"min", 1}, {"max", kApiMaxPoolThreads}, {"required", true}};
       }
       if (kind == "async") {
         params["pool_size"] = {{"type", "integer"}, {"min", 0}, {"max", 1000000}, {"default", 0}};
@@ -479,43 +373,9 @@ class Daemon::Api {
     reply(res, 200, active);
   }
 
-  static VariantSpec variant_from_body(const JsonBody& b) {
-    if (!b.has("kind")) throw ApiError(400, "missing_field", "kind is required", "kind");
-    VariantSpec v;
-    v.kind = b.string("kind");
-    const auto& kinds = variant_kinds();
-    if (std::find(kinds.begin(), kinds.end(), v.kind) == kinds.end()) {
-      std::string list;
-      for (const auto& k : kinds) list += (list.empty() ? "" : ", ") + k;
-      throw ApiError(422, "unknown_kind", "unknown variant kind '" + v.kind + "' (" + list + ")",
-                     "kind");
-    }
-    if (v.kind == "threads") {
-      if (!b.has("threads")) {
-        throw ApiError(400, "missing_field", "kind 'threads' needs threads", "threads");
-      }
-      v.threads = static_cast<int>(b.integer("threads", 1, kMaxPoolThreads));
-    } else if (b.has("threads")) {
-      throw ApiError(422, "not_applicable", "only kind 'threads' takes threads", "threads");
-    }
-    if (b.has("workers")) v.workers = static_cast<int>(b.integer("workers", 1, kMaxWorkers));
-    if (b.has("pool_size")) {
-      if (v.kind != "async") {
-        throw ApiError(422, "not_applicable", "only kind 'async' has a pool", "pool_size");
-      }
-      v.pool_size = static_cast<int>(b.integer("pool_size", 0, 1000000));
-    }
-    if (b.has("stack_bytes")) {
-      if (v.kind.rfind("fiber", 0) != 0) {
-        throw ApiError(422, "not_applicable", "only fiber kinds have stacks", "stack_bytes");
-      }
-      v.stack_bytes = static_cast<size_t>(b.integer("stack_bytes", 16 * 1024, 64 << 20));
-    }
-    return v;
-  }
-
   void put_variant(const httplib::Request& req, httplib::Response& res) {
-    const JsonBody body(req, {"kind", "threads", "workers", "pool_size", "stack_bytes"});
+    const JsonBody body =
+        json_body(req, {"kind", "threads", "workers", "pool_size", "stack_bytes"});
     const VariantSpec spec = variant_from_body(body);
     const std::lock_guard lock(d_.state_mutex_);
     if (d_.variant_in_use_) {
@@ -567,27 +427,13 @@ class Daemon::Api {
   }
 
   void put_upstream(const httplib::Request& req, httplib::Response& res) {
-    const JsonBody b(req, {"delay", "max_delay", "body_bytes", "max_body_bytes"});
-    StubProfile p;
+    const JsonBody b = json_body(req, {"delay", "max_delay", "body_bytes", "max_body_bytes"});
+    StubProfile current;
     {
       const std::lock_guard lock(d_.state_mutex_);
-      p = d_.profile_;
+      current = d_.profile_;
     }
-    if (b.has("max_delay")) p.max_delay = b.duration("max_delay", 0s, 1h, "the ceiling");
-    if (b.has("delay")) p.delay = b.duration("delay", 0s, p.max_delay, "max_delay");
-    if (b.has("max_body_bytes")) {
-      p.max_body_bytes = static_cast<size_t>(b.integer("max_body_bytes", 0, 1 << 30));
-    }
-    if (b.has("body_bytes")) {
-      p.body_bytes =
-          static_cast<size_t>(b.integer("body_bytes", 0, static_cast<int64_t>(p.max_body_bytes)));
-    }
-    if (p.delay > p.max_delay) {
-      throw ApiError(422, "out_of_range", "delay exceeds max_delay", "max_delay");
-    }
-    if (p.body_bytes > p.max_body_bytes) {
-      throw ApiError(422, "out_of_range", "body_bytes exceeds max_body_bytes", "max_body_bytes");
-    }
+    const StubProfile p = upstream_from_body(b, current);
     const std::lock_guard lock(d_.state_mutex_);
     if (d_.config_.upstream_url) {
       throw ApiError(409, "external_upstream",
@@ -613,65 +459,6 @@ class Daemon::Api {
 
   // -- runs
 
-  RunRequest run_from_body(const JsonBody& b) const {
-    const DaemonConfig c = d_.config();
-    RunRequest r;
-    r.load.connections = 10;
-    r.load.threads = 2;
-    r.load.duration = 10s;
-    r.load.warmup = 0s;
-    if (b.has("target")) {
-      const std::string text = b.string("target");
-      std::string error;
-      auto url = parse_url(text, &error);
-      if (!url) throw ApiError(422, "bad_url", "target: " + error, "target");
-      if (!target_allowed(c.allowed_targets, url->endpoint)) {
-        throw ApiError(422, "target_not_allowed",
-                       "target host " + url->endpoint.host + " is not in load.allowed_targets",
-                       "target");
-      }
-      r.target = url;
-    }
-    if (b.has("path")) {
-      r.path = b.string("path");
-      const bool printable = std::all_of(r.path.begin(), r.path.end(),
-                                         [](unsigned char ch) { return ch > 0x20 && ch < 0x7f; });
-      if (r.path.empty() || r.path.front() != '/' || !printable || r.path.size() > kMaxPathBytes) {
-        throw ApiError(422, "bad_path",
-                       "path must start with '/' and hold printable characters, no spaces", "path");
-      }
-      if (r.target) r.target->target = r.path;
-    }
-    if (b.has("connections")) {
-      const int64_t n = b.integer("connections", 1, std::numeric_limits<int64_t>::max());
-      if (n > c.max_connections) {
-        throw ApiError(422, "over_limit",
-                       "connections " + std::to_string(n) + " exceeds load.max_connections " +
-                           std::to_string(c.max_connections),
-                       "connections");
-      }
-      r.load.connections = static_cast<int>(n);
-    }
-    if (r.load.connections > c.max_connections) r.load.connections = c.max_connections;
-    if (b.has("threads"))
-      r.load.threads = static_cast<int>(b.integer("threads", 1, kMaxLoadThreads));
-    r.load.threads = std::min(r.load.threads, r.load.connections);
-    if (b.has("duration")) {
-      r.load.duration = b.duration("duration", 1ms, c.max_duration, "load.max_duration");
-    }
-    if (b.has("warmup"))
-      r.load.warmup = b.duration("warmup", 0s, c.max_duration, "load.max_duration");
-    if (r.load.duration + r.load.warmup > c.max_duration) {
-      throw ApiError(
-          422, "over_limit",
-          "duration + warmup exceeds load.max_duration " + format_duration(c.max_duration),
-          b.has("duration") ? "duration" : "warmup");
-    }
-    if (b.has("rate")) r.load.rate = b.number("rate", 0, kMaxRate);
-    if (b.has("timeout")) r.load.timeout = b.duration("timeout", 1ms, kMaxTimeout, "the ceiling");
-    return r;
-  }
-
   static json run_spec_json(const RunRequest& r) {
     return {{"target", r.target ? json(r.target->to_string()) : json(nullptr)},
             {"path", r.target ? r.target->target : r.path},
@@ -690,9 +477,9 @@ class Daemon::Api {
   }
 
   void post_run(const httplib::Request& req, httplib::Response& res) {
-    const JsonBody b(
+    const JsonBody b = json_body(
         req, {"target", "path", "connections", "threads", "duration", "warmup", "rate", "timeout"});
-    const RunRequest request = run_from_body(b);
+    const RunRequest request{run_from_body(b, d_.config())};
     RunRecord run;
     {
       const std::lock_guard lock(d_.state_mutex_);
@@ -702,6 +489,16 @@ class Daemon::Api {
                        "target");
       }
       run.label = request.target ? request.target->to_string() : d_.active_->name();
+      // Refused here, not failed later: a run this process could not hold is never queued.
+      try {
+        if (request.target) {
+          reserve_open_files(request.load.connections);
+        } else {
+          check_open_files(*d_.active_, request.load.connections);
+        }
+      } catch (const RunError& e) {
+        throw ApiError(422, "too_many_connections", e.what(), "connections");
+      }
     }
     run.spec = run_spec_json(request);
     run.created_at = utc_now();
@@ -827,38 +624,8 @@ class Daemon::Api {
   void post_experiment(const httplib::Request& req, httplib::Response& res) {
     require_content_type(
         req, {kJson, "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"});
-    const std::string origin = "experiment";
-    if (content_type(req) == kJson) {
-      if (!parse_json_body(req.body).is_object()) {
-        throw ApiError(400, "bad_json", "expected a JSON object", "body");
-      }
-    } else {
-      try {
-        (void)YAML::Load(req.body);
-      } catch (const YAML::Exception& e) {
-        throw ApiError(400, "bad_yaml", std::string("malformed YAML: ") + e.what(), "body");
-      }
-    }
-    ExperimentSpec spec;
-    try {
-      spec = parse_experiment(req.body, origin);
-    } catch (const ConfigError& e) {
-      throw ApiError(422, "invalid_experiment", e.what(), config_error_field(e.what(), origin));
-    }
-    const DaemonConfig c = d_.config();
-    if (spec.load.connections > c.max_connections) {
-      throw ApiError(422, "over_limit",
-                     "load.connections " + std::to_string(spec.load.connections) +
-                         " exceeds load.max_connections " + std::to_string(c.max_connections),
-                     "load.connections");
-    }
-    if (spec.load.duration + spec.load.warmup > c.max_duration) {
-      throw ApiError(422, "over_limit",
-                     "load.duration + load.warmup exceeds load.max_duration " +
-                         format_duration(c.max_duration),
-                     "load.duration");
-    }
-    spec.load.threads = std::min(spec.load.threads, spec.load.connections);
+    const ExperimentSpec spec =
+        experiment_from_body(req.body, content_type(req) == kJson, d_.config());
 
     ExperimentRecord experiment{0, spec.name, req.body, utc_now()};
     experiment.id = d_.store_->add_experiment(experiment);
@@ -1150,8 +917,14 @@ std::vector<std::string> Daemon::reload(const DaemonConfig& next) {
 }
 
 std::vector<NightResult> Daemon::nights(const std::string& scenario) const {
+  // Only finished experiment rows, and only their measured summary: this runs on a metrics
+  // scrape, and reading every run whole made its cost and the daemon's memory grow with the
+  // store (bench/soak.sh: +50 MiB RSS over 230 ad-hoc runs).
   RunQuery query;
   query.limit = 100000;
+  query.state = RunState::kDone;
+  query.in_experiment = true;
+  query.summary = true;
   std::vector<RunRecord> runs = store_->runs(query);
   std::vector<NightResult> nights;
   // The store lists newest first; a history reads oldest first.
@@ -1219,6 +992,8 @@ nlohmann::json Daemon::execute_run(const RunRequest& request, std::stop_token st
       load.target = *request.target;
     } else {
       if (!supervisor_) throw RunError("no variant is active");
+      // Before any load: a run that cannot hold its connections fails whole, with the reason.
+      check_open_files(*active_, load.connections);
       variant_in_use_ = true;
       supervisor = supervisor_.get();
       record.label = active_->name();

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <set>
@@ -68,6 +69,9 @@ ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string&
     if (reg["nights"]) p.nights = r.integer(reg["nights"], "regression.nights", 1, 365);
     if (reg["min_nights"]) {
       p.min_nights = r.integer(reg["min_nights"], "regression.min_nights", 1, p.nights);
+    } else {
+      // The default would exceed a smaller `nights` and no night would ever be judged.
+      p.min_nights = std::min(p.min_nights, p.nights);
     }
     if (reg["throughput_drop"]) {
       p.throughput_drop = r.percent(reg["throughput_drop"], "regression.throughput_drop", 1);
@@ -103,6 +107,11 @@ ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string&
     std::string error;
     if (!parse_variant(base.kind == "threads" ? "threads:1" : base.kind, &error)) {
       r.fail(v["kind"], key + ".kind", error);
+    }
+    // parse_variant() also takes "threads:100"; as a kind it would reach make_variant() and fail
+    // only when the run starts.
+    if (base.kind.find(':') != std::string::npos) {
+      r.fail(v["kind"], key + ".kind", "a kind has no ':' (a pool size goes in threads)");
     }
     if (v["workers"]) base.workers = r.integer(v["workers"], key + ".workers", 1, kMaxWorkers);
     if (v["pool_size"]) {

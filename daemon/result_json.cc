@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "core/duration.h"
@@ -22,6 +24,18 @@ const json& field(const json& j, const char* key) {
 
 template <typename T>
 T get(const json& j, const char* key) {
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // nlohmann converts any number to an integer with a plain cast: a float out of T's range is
+    // undefined behaviour, an integer out of range wraps. Stored results hold exact integers.
+    const json& v = field(j, key);
+    const bool fits = v.is_number_unsigned()  ? std::in_range<T>(v.get<uint64_t>())
+                      : v.is_number_integer() ? std::in_range<T>(v.get<int64_t>())
+                                              : false;
+    if (!fits) {
+      throw ResultJsonError("field '" + std::string(key) + "': expected an integer in range, got " +
+                            v.dump());
+    }
+  }
   try {
     return field(j, key).get<T>();
   } catch (const json::exception& e) {
@@ -215,6 +229,7 @@ json result_to_json(const LoadResult& r) {
             {"status", r.errors.status},
             {"total", r.errors.total()}}},
           {"reconnects", r.reconnects},
+          {"resent", r.resent},
           {"rate",
            {{"requested", r.spec.rate},
             {"achieved", r.rps()},
@@ -239,6 +254,8 @@ LoadResult result_from_json(const json& j) {
   r.errors.timeout = get<uint64_t>(errors, "timeout");
   r.errors.status = get<uint64_t>(errors, "status");
   r.reconnects = get<uint64_t>(j, "reconnects");
+  // Results stored before it was counted have no "resent".
+  r.resent = j.contains("resent") ? get<uint64_t>(j, "resent") : 0;
   const json& rate = field(j, "rate");
   r.lag_max = get_ns(rate, "lag_max_ns");
   r.lag_mean = get_ns(rate, "lag_mean_ns");

@@ -21,7 +21,11 @@ void YamlReader::require_map(const YAML::Node& node, const std::string& key,
                              const std::set<std::string>& allowed) const {
   if (!node.IsMap()) fail(node, key.empty() ? "(top level)" : key, "expected a mapping");
   for (const auto& item : node) {
-    const auto name = item.first.as<std::string>();
+    // A key that is a list, a mapping or null ("[a]: 1") has no name: as<std::string>() would
+    // throw yaml-cpp's own exception instead of a ConfigError naming the line.
+    if (!item.first.IsScalar())
+      fail(item.first, key.empty() ? "(top level)" : key, "expected a plain key name");
+    const auto name = item.first.Scalar();
     if (!allowed.contains(name)) {
       fail(item.first, key.empty() ? name : key + "." + name, "unknown key");
     }

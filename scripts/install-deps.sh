@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config clang-14 libclang-rt-14-dev
   libcpp-httplib-dev libboost-dev libboost-fiber-dev libboost-context-dev
   prometheus-cpp-dev libyaml-cpp-dev nlohmann-json3-dev libsqlite3-dev libcli11-dev
   libgtest-dev googletest

@@ -21,7 +21,8 @@
 
 namespace iolab::testing {
 
-/// `iolab daemon --config FILE` as a child process, with `env` added to its environment. Its
+/// `iolab daemon --config FILE` as a child process, with `env` added to its environment and, when
+/// `max_open_files` is not 0, that RLIMIT_NOFILE (soft and hard). Its
 /// stdout and stderr go to files in `dir`, capped at 10 MiB (RLIMIT_FSIZE); it dies with the test
 /// (PR_SET_PDEATHSIG), at the latest after `lifetime` (an alarm set before exec, which the daemon
 /// neither blocks nor handles), and is SIGKILLed on destruction. Its workers die with it (their
@@ -30,7 +31,8 @@ class DaemonProcess {
  public:
   DaemonProcess(const std::filesystem::path& dir, const std::filesystem::path& config,
                 const std::map<std::string, std::string>& env = {},
-                std::chrono::seconds lifetime = std::chrono::seconds(120))
+                std::chrono::seconds lifetime = std::chrono::seconds(120),
+                rlim_t max_open_files = 0)
       : out_(dir / "daemon_out"), err_(dir / "daemon_err") {
     std::filesystem::remove(out_);  // a stale first line would name the wrong port
     pid_ = ::fork();
@@ -38,6 +40,10 @@ class DaemonProcess {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       const rlimit fsize{kMaxOutputBytes, kMaxOutputBytes};
       ::setrlimit(RLIMIT_FSIZE, &fsize);
+      if (max_open_files != 0) {
+        const rlimit nofile{max_open_files, max_open_files};
+        ::setrlimit(RLIMIT_NOFILE, &nofile);
+      }
       for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
       if (!std::freopen(out_.c_str(), "w", stdout) || !std::freopen(err_.c_str(), "w", stderr)) {
         ::_exit(127);

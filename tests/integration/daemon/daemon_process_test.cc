@@ -161,6 +161,25 @@ TEST_F(DaemonProcessTest, ClientCommandsSubmitAnExperimentAndFetchReports) {
   EXPECT_EQ(bad.exit_code, 2) << bad.err;
 }
 
+TEST_F(DaemonProcessTest, RefusesARunItsDescriptorsCouldNotHoldBeforeQueuingIt) {
+  std::ofstream(dir_ / "iolab.yaml") << "api: {listen: 127.0.0.1:0}\n"
+                                     << "state_dir: " << (dir_ / "state").string() << "\n"
+                                     << "variant: {default: \"threads:4\"}\n"
+                                     << "upstream: {profile: {delay: 10ms}}\n"
+                                     << "load: {max_connections: 5000, max_duration: 1m}\n";
+  DaemonProcess daemon(dir_, dir_ / "iolab.yaml", {}, 60s, /*max_open_files=*/1000);
+  ASSERT_NE(daemon.port(), 0) << daemon.err();
+  ApiClient api(daemon.port());
+  // 990 load sockets, 8 upstream ones (threads:4 in 2 workers) and the spare: over 1000.
+  const auto refused = api.post("/api/v1/runs", {{"connections", 990}, {"duration", "1s"}});
+  EXPECT_EQ(refused.status, 422) << refused.text;
+  EXPECT_EQ(refused.body["error"]["field"], "connections") << refused.text;
+  EXPECT_NE(refused.text.find("RLIMIT_NOFILE allows 1000"), std::string::npos) << refused.text;
+  EXPECT_EQ(api.get("/api/v1/runs").body["runs"].size(), 0u) << "nothing was queued";
+  const auto accepted = api.post("/api/v1/runs", {{"connections", 100}, {"duration", "1s"}});
+  EXPECT_EQ(accepted.status, 201) << accepted.text;
+}
+
 TEST_F(DaemonProcessTest, ABadConfigStopsStartUpNamingFileLineAndKey) {
   std::ofstream(dir_ / "bad.yaml") << "api:\n  listen: 127.0.0.1:0\nload:\n  max_conections: 5\n";
   const Outcome o = iolab(dir_, "daemon --config " + (dir_ / "bad.yaml").string());

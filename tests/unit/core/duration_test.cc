@@ -33,5 +33,17 @@ TEST(DurationTest, FormatsWithTheLargestWholeUnit) {
   EXPECT_EQ(format_duration(0s), "0s");
 }
 
+// Found by duration_fuzz: whole numbers went through a double, so past 2^53 ns a duration came
+// back a few nanoseconds off and format_duration() did not round-trip.
+TEST(DurationTest, WholeNumbersParseExactly) {
+  EXPECT_EQ(parse_duration("9007199254740993ns"), std::chrono::nanoseconds(9007199254740993));
+  const std::chrono::nanoseconds odd(8'999'999'999'999'999'999);
+  EXPECT_EQ(parse_duration(format_duration(odd)), odd);
+  EXPECT_EQ(parse_duration("2500000h"), std::chrono::nanoseconds(9'000'000'000'000'000'000));
+  EXPECT_FALSE(parse_duration("9000000000000000001ns").has_value());
+  EXPECT_FALSE(parse_duration("2500001h").has_value());
+  EXPECT_FALSE(parse_duration("18446744073709551616ns").has_value());
+}
+
 }  // namespace
 }  // namespace iolab

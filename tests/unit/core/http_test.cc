@@ -67,5 +67,18 @@ TEST(EndpointTest, ParsesAddressesAndUrls) {
   EXPECT_FALSE(parse_url("http://127.0.0.1:0/", &error).has_value());
 }
 
+// Found by request_head_fuzz: head_bytes + content_length wrapped around, so a variant waited for
+// a few bytes and then took the next request for this one's body.
+TEST(RequestHeadTest, RejectsAContentLengthThatWrapsTheRequestSize) {
+  RequestHead head;
+  EXPECT_EQ(
+      parse_request_head(
+          "POST / HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\nGET / HTTP/1.1", head),
+      ParseStatus::kInvalid);
+  EXPECT_EQ(parse_request_head("POST / HTTP/1.1\r\nContent-Length: 1048576\r\n\r\n", head),
+            ParseStatus::kComplete);
+  EXPECT_EQ(head.content_length, 1048576u);
+}
+
 }  // namespace
 }  // namespace iolab

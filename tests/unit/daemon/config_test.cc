@@ -113,5 +113,35 @@ TEST(DaemonConfigTest, AllowedTargetsMatchAddressesBlocksAndLocalhost) {
   EXPECT_FALSE(target_allowed(allowed, Endpoint{"not-an-ip", 80}));
 }
 
+// Found by config_fuzz: a key that is a list or a mapping escaped as yaml-cpp's BadConversion
+// instead of a ConfigError naming the line.
+TEST(DaemonConfigTest, AKeyThatIsNotAScalarIsAConfigError) {
+  for (const char* yaml : {"[a]: 1\n", "api:\n  {listen: x}: 1\n", "? \n: 1\n"}) {
+    try {
+      parse_config(yaml, "iolab.yaml");
+      ADD_FAILURE() << yaml;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("expected a plain key name"), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
+// Found by config_fuzz: a max_body_bytes below the default body_bytes (612) was accepted, and the
+// stub served more than its own cap.
+TEST(DaemonConfigTest, AMaxBodyBelowTheBodyIsRefused) {
+  try {
+    parse_config("upstream:\n  profile:\n    max_body_bytes: 100\n", "iolab.yaml");
+    ADD_FAILURE();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "iolab.yaml:3: upstream.profile.max_body_bytes: is below upstream.profile.body_bytes "
+              "(612)");
+  }
+  const DaemonConfig ok = parse_config(
+      "upstream:\n  profile:\n    max_body_bytes: 100\n    body_bytes: 100\n", "iolab.yaml");
+  EXPECT_EQ(ok.upstream_profile.body_bytes, 100u);
+}
+
 }  // namespace
 }  // namespace iolab

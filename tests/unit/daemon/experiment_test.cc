@@ -60,5 +60,29 @@ TEST(ExperimentTest, RejectsBadFilesNamingLineAndKey) {
   }
 }
 
+// Found by experiment_fuzz: a key that is a mapping escaped as yaml-cpp's BadConversion.
+TEST(ExperimentTest, AKeyThatIsNotAScalarIsAConfigError) {
+  try {
+    parse_experiment("name: x\nload: {}\nvariants:\n  - {kind: async, {a: 1}: 2}\n", "e.yaml");
+    ADD_FAILURE();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), "e.yaml:4: variants[0]: expected a plain key name");
+  }
+}
+
+// Found by experiment_fuzz: "threads:5" passed as a kind and failed only when the run started.
+TEST(ExperimentTest, AKindWithAPoolSizeIsRefused) {
+  EXPECT_THROW(parse_experiment("name: x\nload: {}\nvariants:\n  - kind: threads:5\n", "e.yaml"),
+               ConfigError);
+}
+
+// Found by experiment_fuzz: `nights` below the default min_nights (3) left every night unjudged.
+TEST(ExperimentTest, FewerNightsLowerTheDefaultMinimum) {
+  const ExperimentSpec e = parse_experiment(
+      "name: x\nload: {}\nregression: {nights: 1}\nvariants: [{kind: async}]\n", "e.yaml");
+  EXPECT_EQ(e.regression.nights, 1);
+  EXPECT_EQ(e.regression.min_nights, 1);
+}
+
 }  // namespace
 }  // namespace iolab

@@ -111,5 +111,21 @@ TEST(ResultJsonTest, AWholeResultRoundTrips) {
   EXPECT_DOUBLE_EQ(back.rps(), r.rps());
 }
 
+// Found by result_json_fuzz: an integer field holding a float out of range (1e21) was cast with
+// undefined behaviour; an integer out of range wrapped.
+TEST(ResultJsonTest, RejectsIntegerFieldsThatAreNotIntegersInRange) {
+  nlohmann::json h = histogram_to_json(LatencyHistogram());
+  h["sub_bucket_half_bits"] = 9.2e20;
+  EXPECT_THROW(histogram_from_json(h), ResultJsonError);
+  h["sub_bucket_half_bits"] = 10.0;
+  EXPECT_THROW(histogram_from_json(h), ResultJsonError);
+  h["sub_bucket_half_bits"] = uint64_t{1} << 40;
+  EXPECT_THROW(histogram_from_json(h), ResultJsonError);
+  h["sub_bucket_half_bits"] = LatencyHistogram::kSubBucketHalfBits;
+  EXPECT_NO_THROW(histogram_from_json(h));
+  h["count"] = -1;
+  EXPECT_THROW(histogram_from_json(h), ResultJsonError);
+}
+
 }  // namespace
 }  // namespace iolab
