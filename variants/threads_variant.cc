@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 
 #include "core/errors.h"
 #include "variants/net.h"
@@ -17,11 +19,38 @@ using Clock = std::chrono::steady_clock;
 // then wait for SYN retransmits. listen() on a listening socket only updates its backlog.
 constexpr int kBacklog = 4096;
 
+// How often the watchdog looks for upstream calls past their deadline: their lateness.
+constexpr auto kWatchdogTick = std::chrono::milliseconds(10);
+
+}  // namespace
+
+// httplib's read timeout bounds each read, not the call: an upstream that sends its answer a
+// byte at a time, status line included, held a pool thread for as long as it kept sending. Each
+// pool thread's call is registered with its deadline, and a watchdog thread stops the client of
+// a call past it (httplib's Client::stop() may be called from another thread); the call then
+// fails, and is counted as a timeout by the clock.
+struct ThreadsUpstreamCall {
+  std::mutex mutex;
+  httplib::Client* client = nullptr;                      // Guarded; null once it is gone.
+  Clock::time_point deadline = Clock::time_point::max();  // Guarded; max while no call runs.
+};
+
+namespace {
+
 // Each pool thread keeps one upstream client for its whole life; `owner` guards against a
 // thread that outlives one variant and serves another (tests run several in one process).
 struct ThreadClient {
   const void* owner = nullptr;
   std::unique_ptr<httplib::Client> client;
+  std::shared_ptr<ThreadsUpstreamCall> call;
+
+  // The watchdog must not stop a client that is gone.
+  void forget() {
+    if (!call) return;
+    const std::lock_guard lock(call->mutex);
+    call->client = nullptr;
+  }
+  ~ThreadClient() { forget(); }
 };
 thread_local ThreadClient t_client;
 
@@ -80,6 +109,7 @@ uint16_t ThreadsVariant::start(const Endpoint& listen) {
   if (port <= 0) throw StartError("threads variant: cannot listen on " + listen.to_string());
   ::listen(listen_fd, kBacklog);
 
+  watchdog_ = std::jthread([this](const std::stop_token& stop) { watch_deadlines(stop); });
   listener_ = std::jthread([this] { server_->listen_after_bind(); });
   // stop() is a no-op until the accept loop runs, so do not return before it does.
   const auto deadline = Clock::now() + 5s;
@@ -92,16 +122,48 @@ uint16_t ThreadsVariant::start(const Endpoint& listen) {
 
 void ThreadsVariant::stop() {
   if (!server_) return;
+  // The watchdog outlives the pool: a pool thread stuck in an upstream call is freed by it.
   server_->stop();
   if (listener_.joinable()) listener_.join();
   server_.reset();
+  watchdog_.request_stop();
+  if (watchdog_.joinable()) watchdog_.join();
+  const std::lock_guard lock(calls_mutex_);
+  calls_.clear();
+}
+
+void ThreadsVariant::watch_deadlines(const std::stop_token& stop) {
+  std::mutex sleep_mutex;
+  std::condition_variable_any tick;
+  while (!stop.stop_requested()) {
+    {
+      std::unique_lock sleep(sleep_mutex);
+      tick.wait_for(sleep, stop, kWatchdogTick, [] { return false; });
+    }
+    const auto now = Clock::now();
+    const std::lock_guard lock(calls_mutex_);
+    for (const auto& call : calls_) {
+      const std::lock_guard call_lock(call->mutex);
+      if (call->client != nullptr && now >= call->deadline) {
+        call->client->stop();
+        call->deadline = Clock::time_point::max();
+      }
+    }
+  }
 }
 
 void ThreadsVariant::handle_remote(std::string& body, int& status) {
   if (t_client.owner != this || !t_client.client) {
+    t_client.forget();
     const Endpoint& up = upstream_.url.endpoint;
     t_client.client = std::make_unique<httplib::Client>(up.host, up.port);
     t_client.owner = this;
+    t_client.call = std::make_shared<ThreadsUpstreamCall>();
+    t_client.call->client = t_client.client.get();
+    {
+      const std::lock_guard lock(calls_mutex_);
+      calls_.push_back(t_client.call);
+    }
     auto& c = *t_client.client;
     c.set_keep_alive(true);
     c.set_tcp_nodelay(true);
@@ -112,12 +174,16 @@ void ThreadsVariant::handle_remote(std::string& body, int& status) {
     c.set_write_timeout(rs, rus);
   }
   const auto started = Clock::now();
-  // httplib's read timeout bounds each read, not the answer: an upstream that trickles its body
-  // a byte at a time would hold the thread for ever. The progress callback, called after each
-  // read of the body, ends the call at the deadline (httplib then reports Canceled).
-  const auto deadline = started + upstream_.timeout;
-  const httplib::Result res = t_client.client->Get(
-      upstream_.url.target, [deadline](uint64_t, uint64_t) { return Clock::now() < deadline; });
+  ThreadsUpstreamCall& call = *t_client.call;
+  {
+    const std::lock_guard lock(call.mutex);
+    call.deadline = started + upstream_.timeout;
+  }
+  const httplib::Result res = t_client.client->Get(upstream_.url.target);
+  {
+    const std::lock_guard lock(call.mutex);
+    call.deadline = Clock::time_point::max();
+  }
   stats_.upstream.record(Clock::now() - started);
   if (!res) {
     const auto err = res.error();

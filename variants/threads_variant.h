@@ -3,7 +3,9 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "variants/variant.h"
 
@@ -12,6 +14,8 @@ class Server;
 }
 
 namespace iolab {
+
+struct ThreadsUpstreamCall;
 
 /// Flask with N threads: cpp-httplib's server with ThreadPool(N). Each pool thread owns one
 /// connection at a time and makes the upstream call with its own blocking httplib::Client
@@ -30,12 +34,17 @@ class ThreadsVariant final : public Variant {
 
  private:
   void handle_remote(std::string& body, int& status);
+  /// Ends upstream calls past their deadline (see UpstreamCall in the .cc); runs until stopped.
+  void watch_deadlines(const std::stop_token& stop);
 
   int threads_;
   UpstreamOptions upstream_;
   ServerStats stats_;
+  std::mutex calls_mutex_;
+  std::vector<std::shared_ptr<ThreadsUpstreamCall>> calls_;  // One per pool thread that called.
   std::unique_ptr<httplib::Server> server_;
   std::jthread listener_;
+  std::jthread watchdog_;
 };
 
 }  // namespace iolab

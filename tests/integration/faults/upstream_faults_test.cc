@@ -28,7 +28,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-enum class Fault { kHealthy, kRefuse, kReset, kStall, kTrickle, kGarbage, kHalf };
+enum class Fault { kHealthy, kRefuse, kReset, kStall, kTrickle, kTrickleHead, kGarbage, kHalf };
 
 std::string fault_name(Fault f) {
   switch (f) {
@@ -42,6 +42,8 @@ std::string fault_name(Fault f) {
       return "stall";
     case Fault::kTrickle:
       return "trickle";
+    case Fault::kTrickleHead:
+      return "trickle_head";
     case Fault::kGarbage:
       return "garbage";
     case Fault::kHalf:
@@ -189,14 +191,17 @@ class FaultUpstream {
         send_all(fd, ok_answer(20));
         return true;
       }
-      case Fault::kTrickle: {
-        // Each byte comes well within the timeout, the whole answer never does.
+      case Fault::kTrickle:
+      case Fault::kTrickleHead: {
+        // Each byte comes well within the timeout, the whole answer never does: after the head
+        // (trickle), or from the status line on (trickle_head).
+        const Fault mode = fault_.load();
         const std::string answer = ok_answer(kHealthyBodyBytes);
-        const size_t head = answer.find("\r\n\r\n") + 4;
+        const size_t head = mode == Fault::kTrickle ? answer.find("\r\n\r\n") + 4 : 0;
         send_all(fd, answer.substr(0, head));
         for (size_t i = head; i < answer.size(); ++i) {
           for (int t = 0; t < 10; ++t) {
-            if (stop.stop_requested() || fault_.load() != Fault::kTrickle) return false;
+            if (stop.stop_requested() || fault_.load() != mode) return false;
             std::this_thread::sleep_for(kTick);
           }
           if (::send(fd, answer.data() + i, 1, MSG_NOSIGNAL) != 1) return false;
@@ -249,7 +254,10 @@ class UpstreamFaultTest : public ::testing::TestWithParam<Case> {
  protected:
   const std::string& kind() const { return std::get<0>(GetParam()); }
   Fault fault() const { return std::get<1>(GetParam()); }
-  bool times_out() const { return fault() == Fault::kStall || fault() == Fault::kTrickle; }
+  bool times_out() const {
+    return fault() == Fault::kStall || fault() == Fault::kTrickle ||
+           fault() == Fault::kTrickleHead;
+  }
   int expected_status() const { return times_out() ? 504 : 502; }
 };
 
@@ -402,6 +410,7 @@ INSTANTIATE_TEST_SUITE_P(EveryVariantEveryFault, UpstreamFaultTest,
                                                               "fiber", "fiber-blocking"),
                                             ::testing::Values(Fault::kRefuse, Fault::kReset,
                                                               Fault::kStall, Fault::kTrickle,
+                                                              Fault::kTrickleHead,
                                                               Fault::kGarbage, Fault::kHalf)),
                          case_name);
 
