@@ -1,8 +1,8 @@
 #include "daemon/cli.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
-#include <malloc.h>
 #include <unistd.h>
 
 #include <httplib.h>

@@ -27,7 +27,8 @@ uint64_t upstream_connections_at_most(const VariantSpec& variant, int connection
   const auto c = static_cast<uint64_t>(connections);
   const auto workers = static_cast<uint64_t>(std::max(1, variant.workers));
   // A thread holds one upstream connection; a capped async pool holds pool_size per worker.
-  if (variant.kind == "threads") return std::min(c, static_cast<uint64_t>(variant.threads) * workers);
+  if (variant.kind == "threads")
+    return std::min(c, static_cast<uint64_t>(variant.threads) * workers);
   if (variant.kind == "async" && variant.pool_size > 0) {
     return std::min(c, static_cast<uint64_t>(variant.pool_size) * workers);
   }
@@ -42,9 +43,8 @@ void check_open_files(const VariantSpec& variant, int connections) {
   // connections, and as many upstream connections again at most.
   const uint64_t limit = raise_open_file_limit();
   const auto workers = static_cast<uint64_t>(std::max(1, variant.workers));
-  const auto share = static_cast<uint64_t>(
-      std::ceil(static_cast<double>(connections) / static_cast<double>(workers) *
-                kWorkerShareSlack));
+  const auto share = static_cast<uint64_t>(std::ceil(
+      static_cast<double>(connections) / static_cast<double>(workers) * kWorkerShareSlack));
   const uint64_t upstream = std::min(share, upstream_connections_at_most(variant, connections));
   const uint64_t needed = share + upstream + kWorkerSpareFds;
   if (needed > limit) {

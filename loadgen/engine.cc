@@ -21,9 +21,9 @@
 #include <vector>
 
 #include "core/duration.h"
+#include "core/response_parser.h"
 #include "loadgen/interval_histogram.h"
 #include "loadgen/request.h"
-#include "core/response_parser.h"
 
 namespace iolab {
 namespace {

@@ -35,8 +35,8 @@ inline Outcome run_iolab(const std::string& args, int max_open_files = 0) {
   const std::string nofile =
       max_open_files == 0 ? "" : "ulimit -n " + std::to_string(max_open_files) + "; ";
   const std::string cmd = "ulimit -f 10240; " + nofile + "timeout -s KILL 120 " +
-                          std::string(IOLAB_BINARY) +
-                          " " + args + " >" + out.string() + " 2>" + err.string() + " </dev/null";
+                          std::string(IOLAB_BINARY) + " " + args + " >" + out.string() + " 2>" +
+                          err.string() + " </dev/null";
   const int status = std::system(cmd.c_str());
   Outcome o{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
   std::filesystem::remove(out);

@@ -118,9 +118,9 @@ class OperationsTest : public ::testing::Test {
 
 TEST_F(OperationsTest, ReadyArrivesOnlyOnceTheApiAnswersThenTheWatchdogIsFed) {
   const NotifySocket notify((dir_ / "notify.sock").string());
-  DaemonProcess daemon(dir_, dir_ / "iolab.yaml",
-                       {{"NOTIFY_SOCKET", (dir_ / "notify.sock").string()},
-                        {"WATCHDOG_USEC", "200000"}});
+  DaemonProcess daemon(
+      dir_, dir_ / "iolab.yaml",
+      {{"NOTIFY_SOCKET", (dir_ / "notify.sock").string()}, {"WATCHDOG_USEC", "200000"}});
   ASSERT_TRUE(notify.wait_for("READY=1", 20s)) << daemon.err();
   // The first line of stdout precedes READY=1; the API must answer at once, no retry.
   const uint16_t port = daemon.port();

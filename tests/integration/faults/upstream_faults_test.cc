@@ -255,8 +255,7 @@ class UpstreamFaultTest : public ::testing::TestWithParam<Case> {
   const std::string& kind() const { return std::get<0>(GetParam()); }
   Fault fault() const { return std::get<1>(GetParam()); }
   bool times_out() const {
-    return fault() == Fault::kStall || fault() == Fault::kTrickle ||
-           fault() == Fault::kTrickleHead;
+    return fault() == Fault::kStall || fault() == Fault::kTrickle || fault() == Fault::kTrickleHead;
   }
   int expected_status() const { return times_out() ? 504 : 502; }
 };
@@ -410,8 +409,8 @@ INSTANTIATE_TEST_SUITE_P(EveryVariantEveryFault, UpstreamFaultTest,
                                                               "fiber", "fiber-blocking"),
                                             ::testing::Values(Fault::kRefuse, Fault::kReset,
                                                               Fault::kStall, Fault::kTrickle,
-                                                              Fault::kTrickleHead,
-                                                              Fault::kGarbage, Fault::kHalf)),
+                                                              Fault::kTrickleHead, Fault::kGarbage,
+                                                              Fault::kHalf)),
                          case_name);
 
 }  // namespace

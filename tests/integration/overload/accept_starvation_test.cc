@@ -75,7 +75,8 @@ double cpu_seconds() {
     for (auto& p : fds) {
       if (p.fd < 0 || (p.revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
       char buffer[4096];
-      if (::recv(p.fd, buffer, sizeof buffer, 0) > 0 && std::strncmp(buffer, "HTTP/1.1 200", 12) == 0) {
+      if (::recv(p.fd, buffer, sizeof buffer, 0) > 0 &&
+          std::strncmp(buffer, "HTTP/1.1 200", 12) == 0) {
         ++answered;
       }
       p.fd = -1;  // Left open: the server still holds its end.
@@ -93,8 +94,8 @@ struct Server {
 
 Server start_variant(const char* kind) {
   // /plaintext never reaches the upstream; the URL only has to parse.
-  auto variant = std::shared_ptr<Variant>(
-      make_variant(*parse_variant(kind), UpstreamOptions{.url = *parse_url("http://127.0.0.1:9/")}));
+  auto variant = std::shared_ptr<Variant>(make_variant(
+      *parse_variant(kind), UpstreamOptions{.url = *parse_url("http://127.0.0.1:9/")}));
   const uint16_t port = variant->start(Endpoint{"127.0.0.1", 0});
   return {port, "GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n", [variant] { variant->stop(); }};
 }
@@ -143,7 +144,8 @@ TEST_P(AcceptStarvationTest, PausesWithoutSpinningAndServesTheBacklogOnceDescrip
 }
 
 INSTANTIATE_TEST_SUITE_P(Servers, AcceptStarvationTest,
-                         ::testing::Values("async", "fiber", "fiber-blocking", "threads:200", "stub"),
+                         ::testing::Values("async", "fiber", "fiber-blocking", "threads:200",
+                                           "stub"),
                          [](const auto& param_info) {
                            std::string name = param_info.param;
                            for (char& c : name) {

@@ -47,10 +47,10 @@ TEST(DescriptorLimitTest, EmbeddedRunCountsAWorkersShare) {
 }
 
 TEST(DescriptorLimitTest, AFittingRunStillRuns) {
-  const auto o =
-      run_iolab("run --variant threads:10 --workers 2 -c 1000 -d 1s --warmup 0s --upstream-delay "
-                "10ms --format csv",
-                kLimit);
+  const auto o = run_iolab(
+      "run --variant threads:10 --workers 2 -c 1000 -d 1s --warmup 0s --upstream-delay "
+      "10ms --format csv",
+      kLimit);
   EXPECT_EQ(o.exit_code, 0) << o.err;
   EXPECT_NE(o.out.find("threads:10"), std::string::npos) << o.out;
 }

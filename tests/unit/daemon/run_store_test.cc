@@ -118,13 +118,12 @@ TYPED_TEST(RunStoreTest, ListsAnExperimentsRunsInOrder) {
 }
 
 TYPED_TEST(RunStoreTest, FiltersFinishedExperimentRowsAndCutsResultsToTheirSummary) {
-  const nlohmann::json full = {
-      {"measured",
-       {{"rps", 1234.5},
-        {"latency_ms", {{"p50", 1.0}, {"p99", 9.5}}},
-        {"latency", {{"buckets", nlohmann::json::array({1, 2, 3})}}},
-        {"timeline", nlohmann::json::array({{{"second", 0}}})}}},
-      {"usage", {{"cpu_seconds", 1.5}}}};
+  const nlohmann::json full = {{"measured",
+                                {{"rps", 1234.5},
+                                 {"latency_ms", {{"p50", 1.0}, {"p99", 9.5}}},
+                                 {"latency", {{"buckets", nlohmann::json::array({1, 2, 3})}}},
+                                 {"timeline", nlohmann::json::array({{{"second", 0}}})}}},
+                               {"usage", {{"cpu_seconds", 1.5}}}};
   const auto add = [&](RunState state, std::optional<int64_t> experiment, nlohmann::json result) {
     RunRecord r = sample_run("async");
     r.state = state;
@@ -132,11 +131,11 @@ TYPED_TEST(RunStoreTest, FiltersFinishedExperimentRowsAndCutsResultsToTheirSumma
     r.result = std::move(result);
     return this->store_->add_run(r);
   };
-  add(RunState::kDone, std::nullopt, full);                         // 1: ad hoc
-  const int64_t night = add(RunState::kDone, 7, full);              // 2
-  add(RunState::kFailed, 7, nullptr);                               // 3: failed
-  const int64_t odd = add(RunState::kDone, 7, {{"measured", 5}});   // 4: no object
-  const int64_t bare = add(RunState::kDone, 8, nlohmann::json());   // 5: no result
+  add(RunState::kDone, std::nullopt, full);                        // 1: ad hoc
+  const int64_t night = add(RunState::kDone, 7, full);             // 2
+  add(RunState::kFailed, 7, nullptr);                              // 3: failed
+  const int64_t odd = add(RunState::kDone, 7, {{"measured", 5}});  // 4: no object
+  const int64_t bare = add(RunState::kDone, 8, nlohmann::json());  // 5: no result
 
   RunQuery q;
   q.state = RunState::kDone;
@@ -149,9 +148,9 @@ TYPED_TEST(RunStoreTest, FiltersFinishedExperimentRowsAndCutsResultsToTheirSumma
   EXPECT_EQ(rows[1].id, odd);
   EXPECT_EQ(rows[1].result, (nlohmann::json{{"measured", nlohmann::json::object()}}));
   EXPECT_EQ(rows[2].id, night);
-  EXPECT_EQ(rows[2].result, (nlohmann::json{{"measured",
-                                            {{"rps", 1234.5},
-                                             {"latency_ms", {{"p50", 1.0}, {"p99", 9.5}}}}}}));
+  EXPECT_EQ(rows[2].result,
+            (nlohmann::json{
+                {"measured", {{"rps", 1234.5}, {"latency_ms", {{"p50", 1.0}, {"p99", 9.5}}}}}}));
   EXPECT_EQ(rows[2].result, result_summary(full)) << "both stores cut alike";
   // Without `summary` the whole result comes back.
   q.summary = false;
