@@ -32,6 +32,10 @@ FiberReactor::FiberReactor() {
 
 FiberReactor::~FiberReactor() {
   if (t_reactor == this) t_reactor = nullptr;
+  // request_stop() may still be writing to wake_fd_ from another thread: the loop can see the
+  // stop flag, unwind and get here before that write (TSan caught it; a reused fd would have
+  // taken the 8 bytes).
+  const std::lock_guard lock(stop_mutex_);
   ::close(epoll_fd_);
   ::close(wake_fd_);
 }
@@ -87,6 +91,7 @@ void FiberReactor::wake(Slot& slot, WaitResult result, Clock::time_point now) {
 }
 
 void FiberReactor::request_stop() {
+  const std::lock_guard lock(stop_mutex_);
   stopping_.store(true, std::memory_order_release);
   notify();
 }

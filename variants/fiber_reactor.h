@@ -1,9 +1,11 @@
 #pragma once
 
+#include <atomic>
 #include <boost/fiber/algo/round_robin.hpp>
 #include <boost/fiber/context.hpp>
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <queue>
 #include <vector>
 
@@ -69,6 +71,7 @@ class FiberReactor final : public boost::fibers::algo::round_robin {
   int wake_fd_ = -1;
   uint64_t next_wait_id_ = 0;
   std::atomic<bool> stopping_{false};
+  std::mutex stop_mutex_;  // Orders request_stop() before the destructor closes wake_fd_.
   std::vector<Slot> slots_;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
 };
