@@ -13,14 +13,13 @@
 #include <string_view>
 
 #include "core/duration.h"
+#include "tests/fuzz/fuzz_check.h"
+
+using iolab::fuzz::check;
 
 namespace {
 
 constexpr int64_t kMaxNs = 9'000'000'000'000'000'000;
-
-void check(bool ok) {
-  if (!ok) __builtin_trap();
-}
 
 void round_trip(std::chrono::nanoseconds d) {
   const std::string text = iolab::format_duration(d);

@@ -12,14 +12,9 @@
 #include <string>
 
 #include "daemon/experiment.h"
+#include "tests/fuzz/fuzz_check.h"
 
-namespace {
-
-void check(bool ok) {
-  if (!ok) __builtin_trap();
-}
-
-}  // namespace
+using iolab::fuzz::check;
 
 // libFuzzer's entry point: its name is fixed.
 extern "C" int LLVMFuzzerTestOneInput(  // NOLINT(readability-identifier-naming)

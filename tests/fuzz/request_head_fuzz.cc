@@ -18,15 +18,14 @@
 
 #include "core/duration.h"
 #include "core/http.h"
+#include "tests/fuzz/fuzz_check.h"
+
+using iolab::fuzz::check;
 
 namespace {
 
 using iolab::ParseStatus;
 using iolab::RequestHead;
-
-void check(bool ok) {
-  if (!ok) __builtin_trap();
-}
 
 bool inside(std::string_view part, std::string_view whole) {
   return part.empty() ||

@@ -15,6 +15,9 @@
 #include <vector>
 
 #include "core/response_parser.h"
+#include "tests/fuzz/fuzz_check.h"
+
+using iolab::fuzz::check;
 
 namespace {
 
@@ -38,10 +41,6 @@ struct Trace {
 
   bool operator==(const Trace&) const = default;
 };
-
-void check(bool ok) {
-  if (!ok) __builtin_trap();
-}
 
 // Feeds `chunk` (possibly empty) to the parser, looping over complete responses.
 void feed_chunk(ResponseParser& parser, std::string_view chunk, size_t& offset, Trace& trace) {

@@ -13,14 +13,13 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/result_json.h"
+#include "tests/fuzz/fuzz_check.h"
+
+using iolab::fuzz::check;
 
 namespace {
 
 using nlohmann::json;
-
-void check(bool ok) {
-  if (!ok) __builtin_trap();
-}
 
 template <typename Read, typename Write>
 void fixed_point(const json& j, Read read, Write write) {

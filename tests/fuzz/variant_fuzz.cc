@@ -10,15 +10,10 @@
 #include <string>
 #include <string_view>
 
+#include "tests/fuzz/fuzz_check.h"
 #include "variants/variant.h"
 
-namespace {
-
-void check(bool ok) {
-  if (!ok) __builtin_trap();
-}
-
-}  // namespace
+using iolab::fuzz::check;
 
 // libFuzzer's entry point: its name is fixed.
 extern "C" int LLVMFuzzerTestOneInput(  // NOLINT(readability-identifier-naming)
