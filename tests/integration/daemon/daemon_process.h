@@ -21,6 +21,17 @@
 
 namespace iolab::testing {
 
+/// An empty directory of the running test's own, `<tmp>/iolab_<tag>_<pid>_<test name>`, for a
+/// daemon's config, state and output. The fixture removes it in TearDown.
+inline std::filesystem::path fresh_test_dir(const std::string& tag) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("iolab_" + tag + "_" + std::to_string(::getpid()) + "_" +
+                    ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
 /// `iolab daemon --config FILE` as a child process, with `env` added to its environment and, when
 /// `max_open_files` is not 0, that RLIMIT_NOFILE (soft and hard). Its
 /// stdout and stderr go to files in `dir`, capped at 10 MiB (RLIMIT_FSIZE); it dies with the test

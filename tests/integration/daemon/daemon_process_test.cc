@@ -28,16 +28,13 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 using testing::DaemonProcess;
+using testing::fresh_test_dir;
 using testing::slurp;
 
 class DaemonProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("iolab_daemon_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = fresh_test_dir("daemon");
     std::ofstream(dir_ / "iolab.yaml") << "api: {listen: 127.0.0.1:0}\n"
                                        << "state_dir: " << (dir_ / "state").string() << "\n"
                                        << "variant: {default: \"threads:4\"}\n"

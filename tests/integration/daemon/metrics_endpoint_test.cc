@@ -13,25 +13,15 @@
 
 #include "daemon/daemon.h"
 #include "tests/integration/daemon/daemon_client.h"
+#include "tests/metrics_text.h"
 
 namespace iolab {
 namespace {
 
+using iolab::testing::sample;
 using testing::ApiClient;
 using testing::json;
 using testing::Reply;
-
-double sample(const std::string& text, const std::string& series) {
-  size_t at = 0;
-  while ((at = text.find(series + " ", at)) != std::string::npos) {
-    if (at == 0 || text[at - 1] == '\n') {
-      const size_t end = text.find('\n', at);
-      return std::stod(text.substr(at + series.size() + 1, end - at - series.size() - 1));
-    }
-    ++at;
-  }
-  return -1;
-}
 
 std::string count_series(const std::string& variant, const std::string& route = "/plaintext") {
   return "iolab_server_request_duration_seconds_count{route=\"" + route + "\",variant=\"" +

@@ -33,6 +33,7 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 using testing::DaemonProcess;
+using testing::fresh_test_dir;
 using testing::slurp;
 
 /// A datagram socket standing in for systemd's notify socket: a path, or an abstract name
@@ -89,11 +90,7 @@ class NotifySocket {
 class OperationsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("iolab_ops_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = fresh_test_dir("ops");
     write_config(
         "load: {max_connections: 50, max_duration: 1m}\n"
         "upstream: {profile: {delay: 10ms}}\n");

@@ -28,6 +28,7 @@ namespace {
 
 using testing::ApiClient;
 using testing::DaemonProcess;
+using testing::fresh_test_dir;
 using testing::json;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
@@ -128,11 +129,7 @@ void expect_whole(const StoreView& view) {
 class StoreCrashTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("iolab_store_crash_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = fresh_test_dir("store_crash");
     std::ofstream(dir_ / "iolab.yaml") << "api: {listen: 127.0.0.1:0}\n"
                                        << "state_dir: " << state().string() << "\n"
                                        << "variant: {default: \"threads:4\"}\n"

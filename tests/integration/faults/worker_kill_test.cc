@@ -9,7 +9,6 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -18,13 +17,16 @@
 
 #include "tests/integration/daemon/daemon_client.h"
 #include "tests/integration/daemon/daemon_process.h"
+#include "tests/metrics_text.h"
 
 namespace iolab {
 namespace {
 
 using testing::ApiClient;
 using testing::DaemonProcess;
+using testing::fresh_test_dir;
 using testing::json;
+using testing::sample;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
@@ -43,19 +45,15 @@ pid_t parent_of(pid_t pid) {
 }
 
 uint64_t restarts_metric(ApiClient& api, const std::string& variant) {
-  const std::string text = api.get("/metrics").text;
-  const std::regex line("iolab_variant_restarts_total\\{[^}]*variant=\"" + variant +
-                        "\"[^}]*\\} ([0-9.e+]+)");
-  std::smatch m;
-  return std::regex_search(text, m, line) ? static_cast<uint64_t>(std::stod(m[1])) : 0;
+  const double value =
+      sample(api.get("/metrics").text, "iolab_variant_restarts_total{variant=\"" + variant + "\"}");
+  return value < 0 ? 0 : static_cast<uint64_t>(value);
 }
 
 class WorkerKillTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("iolab_worker_kill_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = fresh_test_dir("worker_kill");
     std::ofstream(dir_ / "iolab.yaml") << "api: {listen: 127.0.0.1:0}\n"
                                        << "state_dir: " << (dir_ / "state").string() << "\n"
                                        << "variant: {default: \"threads:8\"}\n"

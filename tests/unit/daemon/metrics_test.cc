@@ -9,24 +9,13 @@
 #include <string>
 
 #include "core/errors.h"
+#include "tests/metrics_text.h"
 
 namespace iolab {
 namespace {
 
+using iolab::testing::sample;
 using namespace std::chrono_literals;
-
-// The value of the one sample line that starts with `series` (name and labels), or -1.
-double sample(const std::string& text, const std::string& series) {
-  size_t at = 0;
-  while ((at = text.find(series + " ", at)) != std::string::npos) {
-    if (at == 0 || text[at - 1] == '\n') {
-      const size_t end = text.find('\n', at);
-      return std::stod(text.substr(at + series.size() + 1, end - at - series.size() - 1));
-    }
-    ++at;
-  }
-  return -1;
-}
 
 MetricsSnapshot two_variants() {
   MetricsSnapshot s;
