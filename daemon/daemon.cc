@@ -992,7 +992,8 @@ nlohmann::json Daemon::execute_run(const RunRequest& request, std::stop_token st
       load.target = *request.target;
     } else {
       if (!supervisor_) throw RunError("no variant is active");
-      // Before any load: a run that cannot hold its connections fails whole, with the reason.
+      // POST checked the variant active then; a switch while the run was queued may need more.
+      // Before any load, a run that cannot hold its connections fails whole, with the reason.
       check_open_files(*active_, load.connections);
       variant_in_use_ = true;
       supervisor = supervisor_.get();
