@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -227,6 +228,8 @@ class Worker {
   bool set_interest(Connection& c, int op, uint32_t events);
 
   void wait_for_events(Clock::duration wait);
+  int poll_events(Clock::duration wait);
+  void update_pause(Clock::time_point now);
   void handle_event(const epoll_event& event);
   void open(Connection& c, Clock::time_point now);
   void on_connected(Connection& c, Clock::time_point now);
@@ -280,6 +283,9 @@ class Worker {
   Clock::time_point end_time_;
   std::atomic<bool> done_{false};
   bool have_pwait2_ = true;
+  Clock::duration pause_{};  // Zero: block in epoll_wait (see kMaxPause).
+  uint64_t answers_since_update_ = 0;
+  Clock::time_point pause_updated_;
   int epoll_fd_ = -1;
 };
 
@@ -291,7 +297,11 @@ bool Worker::set_interest(Connection& c, int op, uint32_t events) {
 }
 
 void Worker::run() noexcept {
+  // Timers of this thread fire when asked rather than up to 50 us late (the default slack): the
+  // pauses and the open loop's schedule are shorter than that.
+  ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
   Clock::time_point now = Clock::now();
+  pause_updated_ = now;
   second_ =
       std::max<int64_t>(0, std::chrono::floor<std::chrono::seconds>(now - context_.start).count());
   second_end_ = context_.start + std::chrono::seconds(second_ + 1);
@@ -316,6 +326,7 @@ void Worker::run() noexcept {
     if (!send_queue_.empty() && send_queue_.front().due <= now) send_due(now);
     while (now >= second_end_) publish_second();
     if (more_to_open_ || now - last_sweep >= kSweepInterval) {
+      update_pause(now);
       sweep(now);
       last_sweep = now;
     }
@@ -331,8 +342,25 @@ void Worker::run() noexcept {
   done_.store(true, std::memory_order_release);
 }
 
-void Worker::wait_for_events(Clock::duration wait) {
+// Pacing. A thread blocked in epoll_wait is woken by the server's own send(): on loopback the
+// server's CPU runs the wake-up of the thread it sends to. Against a saturated server every
+// wake-up it pays is time it does not serve, and a lean client that goes back to sleep after a
+// handful of answers costs it one every few answers. Against nginx with one worker at -c50 this
+// engine slept about 21k times a second (wrk, which spends longer per answer, 11k) and got 4 %
+// fewer answers than wrk while using 18 % less CPU. So while answers come fast and many
+// requests are in flight, a worker that finds nothing ready sleeps on a timer for a fraction of
+// a round trip and then collects everything that came meanwhile: the server's sends find no
+// sleeper to wake. When even the pause finds nothing, the worker blocks as usual.
+// The pause comes from pacing_pause(), refreshed at every sweep from the answers since the last.
+void Worker::update_pause(Clock::time_point now) {
+  pause_ = pacing_pause(outstanding_, answers_since_update_, now - pause_updated_);
+  answers_since_update_ = 0;
+  pause_updated_ = now;
+}
+
+int Worker::poll_events(Clock::duration wait) {
   const auto ns = std::max<int64_t>(0, std::chrono::nanoseconds(wait).count());
+  if (ns == 0) return ::epoll_wait(epoll_fd_, events_.data(), kMaxEvents, 0);
   // epoll_pwait2 takes nanoseconds: the open loop's schedule needs better than epoll_wait's
   // milliseconds.
   int n = -1;
@@ -346,6 +374,22 @@ void Worker::wait_for_events(Clock::duration wait) {
     n = ::epoll_wait(epoll_fd_, events_.data(), kMaxEvents,
                      static_cast<int>((ns + 999'999) / 1'000'000));
   }
+  return n;
+}
+
+void Worker::wait_for_events(Clock::duration wait) {
+  int n = 0;
+  if (pause_ > Clock::duration::zero() && wait > Clock::duration::zero()) {
+    n = poll_events(Clock::duration::zero());
+    if (n == 0) {
+      const auto pause = std::chrono::nanoseconds(std::min(pause_, wait));
+      const timespec ts{0, static_cast<long>(pause.count())};
+      ::nanosleep(&ts, nullptr);
+      wait -= pause;
+      n = poll_events(Clock::duration::zero());
+    }
+  }
+  if (n == 0) n = poll_events(wait);
   for (int i = 0; i < n; ++i) handle_event(events_[static_cast<size_t>(i)]);
   if (!ready_.empty()) {
     // The closed loop's next requests go out together, after every answer of the batch is read:
@@ -591,6 +635,7 @@ bool Worker::on_response(Connection& c, Clock::time_point now) {
     if (bad_status) ++errors_.status;
   }
   ++progress_requests_;
+  ++answers_since_update_;
   IntervalSlot& slot = slot_at(now);
   ++slot.requests;
   slot.latency.record(std::chrono::nanoseconds(latency).count());
@@ -967,6 +1012,27 @@ void probe(const Endpoint& endpoint, const sockaddr_in& addr) {
 }
 
 }  // namespace
+
+std::chrono::nanoseconds pacing_pause(uint64_t outstanding, uint64_t answers,
+                                      std::chrono::nanoseconds elapsed) {
+  // Below these a pause costs about what it saves: one timer wake-up for too few answers.
+  constexpr uint64_t kMinOutstanding = 16;
+  constexpr std::chrono::nanoseconds kMinPause = 10us;
+  // Above it, a server that is not saturated would wait noticeably on the pauses.
+  constexpr std::chrono::nanoseconds kMaxPause = 50us;
+  // The pause is this fraction of the round trip, so that a server that is not saturated gets
+  // its next request later by about half of 1/16 of a round trip on average.
+  constexpr int64_t kRoundTripDivisor = 16;
+
+  if (outstanding < kMinOutstanding || answers == 0 || elapsed.count() <= 0) return {};
+  const std::chrono::nanoseconds per_answer = elapsed / static_cast<int64_t>(answers);
+  // No pause unless at least one answer is due within the longest.
+  if (per_answer > kMaxPause) return {};
+  // Little's law: `outstanding` requests at `1 / per_answer` answers a second come back after
+  // outstanding * per_answer.
+  const std::chrono::nanoseconds round_trip = per_answer * static_cast<int64_t>(outstanding);
+  return std::clamp(round_trip / kRoundTripDivisor, kMinPause, kMaxPause);
+}
 
 LoadResult run_load(const LoadSpec& spec, std::stop_token stop, LoadProgress* progress) {
   LoadResult result;

@@ -110,6 +110,15 @@ uint64_t raise_open_file_limit();
 /// run_load for the load alone; callers hosting more in the same process check first.
 void reserve_open_files(int connections, uint64_t others = 0, const std::string& others_what = {});
 
+/// Pacing: how long a load thread that finds no answer ready sleeps on a timer before it looks
+/// again, rather than block in epoll_wait until the server's next send wakes it (on loopback
+/// that wake-up runs on the server's CPU). Zero means block. Computed from the thread's
+/// requests in flight and the answers it got over the last `elapsed`: a fraction of the round
+/// trip, within [10 us, 50 us], and only with at least 16 requests in flight and answers due
+/// more often than every 50 us.
+std::chrono::nanoseconds pacing_pause(uint64_t outstanding, uint64_t answers,
+                                      std::chrono::nanoseconds elapsed);
+
 /// Runs a load as `spec` says and blocks until it ends (deadline, max_requests reached and
 /// answered, or `stop` requested). Throws RunError before any load when the spec is invalid or
 /// the target refuses a first probe connection; once started, failures are counted. `progress`,
