@@ -237,6 +237,7 @@ class Worker {
   void next_request(Connection& c, Clock::time_point now);
   void send_due(Clock::time_point now);
   void write_request(Connection& c, Clock::time_point now);
+  Clock::time_point arrival_time(const msghdr& message, Clock::time_point sent) const;
   void on_readable(Connection& c);
   bool on_response(Connection& c, Clock::time_point now);
   void on_eof(Connection& c, Clock::time_point now);
@@ -447,6 +448,8 @@ void Worker::open(Connection& c, Clock::time_point now) {
   }
   const int one = 1;
   ::setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  // The kernel stamps each segment as it arrives (see arrival_time).
+  ::setsockopt(c.fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
   const int rc =
       ::connect(c.fd, reinterpret_cast<const sockaddr*>(&context_.addr), sizeof(context_.addr));
   if (rc == 0) {
@@ -580,10 +583,40 @@ void Worker::write_request(Connection& c, Clock::time_point now) {
   }
 }
 
+// When the last segment of a read reached the socket, on the steady clock. An answer ends when its
+// last byte arrives, not when this thread gets round to reading it: after a pause, behind a
+// batch of other answers, or descheduled on a busy machine. The kernel's receive timestamp
+// (SO_TIMESTAMPNS, the realtime clock) says when; its age on the realtime clock is taken off
+// the steady clock's now. Without a timestamp, or with one outside [sent, now] (the realtime
+// clock was set meanwhile), it is now.
+Clock::time_point Worker::arrival_time(const msghdr& message, Clock::time_point sent) const {
+  const Clock::time_point now = Clock::now();
+  for (const cmsghdr* cmsg = CMSG_FIRSTHDR(&message); cmsg != nullptr;
+       cmsg = CMSG_NXTHDR(const_cast<msghdr*>(&message), const_cast<cmsghdr*>(cmsg))) {
+    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_TIMESTAMPNS) continue;
+    timespec stamp{};
+    std::memcpy(&stamp, CMSG_DATA(cmsg), sizeof(stamp));
+    timespec real_now{};
+    ::clock_gettime(CLOCK_REALTIME, &real_now);
+    const auto age = std::chrono::seconds(real_now.tv_sec - stamp.tv_sec) +
+                     std::chrono::nanoseconds(real_now.tv_nsec - stamp.tv_nsec);
+    const Clock::time_point arrival = now - std::chrono::duration_cast<Clock::duration>(age);
+    return arrival >= sent && arrival <= now ? arrival : now;
+  }
+  return now;
+}
+
 void Worker::on_readable(Connection& c) {
   char* buffer = read_buffer_.get();
   while (true) {
-    const ssize_t n = ::recv(c.fd, buffer, kReadBufferBytes, 0);
+    iovec iov{buffer, kReadBufferBytes};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+    msghdr message{};
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof(control);
+    const ssize_t n = ::recvmsg(c.fd, &message, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
@@ -604,10 +637,11 @@ void Worker::on_readable(Connection& c) {
     }
     const auto size = static_cast<size_t>(n);
     size_t offset = 0;
+    Clock::time_point now{};  // Read from the clock once an answer completes in this read.
     while (offset < size) {
       const ResponseParser::FeedResult result = c.parser.feed(buffer + offset, size - offset);
       if (result.outcome == ResponseParser::Outcome::kNeedMore) break;
-      const Clock::time_point now = Clock::now();
+      if (now == Clock::time_point{}) now = arrival_time(message, c.request_start);
       if (result.outcome == ResponseParser::Outcome::kError || c.batch == 0 ||
           c.answers >= c.written / context_.request_bytes) {
         // Garbage, or an answer to nothing we asked (or have not finished asking).

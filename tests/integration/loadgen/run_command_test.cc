@@ -13,8 +13,8 @@
 #include <thread>
 
 #include "tests/integration/loadgen/test_servers.h"
-
 #include "tests/integration/run_iolab.h"
+#include "variants/stub.h"
 
 namespace iolab {
 namespace {
@@ -93,6 +93,31 @@ TEST(RunCommandTest, ThePipelinedClosedLoopKeepsTheSeedTable) {
   EXPECT_NE(o.out.find("variant"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find(" 400\n"), std::string::npos) << o.out;
   EXPECT_EQ(server.requests(), 400u);
+}
+
+TEST(RunCommandTest, ALatencyEndsWhenTheAnswerArrivesNotWhenTheEngineReadsIt) {
+  // The answer comes 1 s after the request, while the whole iolab process is stopped (SIGSTOP
+  // from 0.3 s to 2 s): the engine reads it about 1 s late. The kernel's receive timestamp
+  // still says when it arrived.
+  UpstreamStub stub(StubProfile{.delay = 1s});
+  const int port = stub.start(Endpoint{"127.0.0.1", 0});
+  const auto out = std::filesystem::temp_directory_path() /
+                   ("iolab_stopped_run_" + std::to_string(::getpid()) + ".json");
+  const std::string cmd = "ulimit -f 10240; timeout -s KILL 60 " + std::string(IOLAB_BINARY) +
+                          " run --target http://127.0.0.1:" + std::to_string(port) +
+                          "/ -c 1 -t 1 -n 1 -d 10s --warmup 0s --format json >" + out.string() +
+                          " 2>/dev/null </dev/null & p=$!; sleep 0.3; pkill -STOP -P $p; sleep 1.7;"
+                          " pkill -CONT -P $p; wait $p";  // $p is timeout; iolab its child.
+  const int status = std::system(cmd.c_str());
+  stub.stop();
+  const std::string text = slurp(out);
+  std::filesystem::remove(out);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << "\n" << text;
+  const auto r = nlohmann::json::parse(text)[0];
+  ASSERT_EQ(r["requests"], 1) << text;
+  const double ms = r["latency_ms"]["max"].get<double>();
+  EXPECT_GE(ms, 1000.0) << text;
+  EXPECT_LE(ms, 1100.0) << "read time rather than arrival time?\n" << text;
 }
 
 }  // namespace
