@@ -647,7 +647,7 @@ void Worker::on_readable(Connection& c) {
         // Garbage, or an answer to nothing we asked (or have not finished asking).
         count_error(errors_.read, now);
         fail_request(c);
-        reopen(c, now);
+        reopen(c, Clock::now());
         return;
       }
       offset += result.consumed;
@@ -682,9 +682,11 @@ bool Worker::on_response(Connection& c, Clock::time_point now) {
   c.answered = true;
   if (c.answers == c.batch) c.batch = c.answers = 0;
 
+  // `now` is when the answer arrived (see arrival_time); what is sent next starts its clock,
+  // and its schedule lag, at the time it really leaves.
   if (c.parser.should_close()) {
     if (in_window(now)) ++reconnects_;
-    reopen(c, now);
+    reopen(c, Clock::now());
     return false;
   }
   if (c.batch != 0) return true;  // More answers of this batch are due.
@@ -693,7 +695,7 @@ bool Worker::on_response(Connection& c, Clock::time_point now) {
     return true;  // Anything more the server sends now is an answer to nothing: an error.
   }
   const uint32_t generation = c.generation;
-  next_request(c, now);
+  next_request(c, Clock::now());
   // An idle connection reads on: whatever else the server sends is an error.
   return c.generation == generation;
 }
