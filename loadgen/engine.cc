@@ -237,9 +237,10 @@ class Worker {
   void next_request(Connection& c, Clock::time_point now);
   void send_due(Clock::time_point now);
   void write_request(Connection& c, Clock::time_point now);
-  Clock::time_point arrival_time(const msghdr& message, Clock::time_point sent) const;
+  Clock::time_point arrival_time(const msghdr& message, Clock::time_point sent,
+                                 Clock::time_point now) const;
   void on_readable(Connection& c);
-  bool on_response(Connection& c, Clock::time_point now);
+  bool on_response(Connection& c, Clock::time_point now, Clock::time_point arrival);
   void on_eof(Connection& c, Clock::time_point now);
   void on_peer_closed(Connection& c, Clock::time_point now);
   void fail_request(Connection& c);
@@ -587,10 +588,10 @@ void Worker::write_request(Connection& c, Clock::time_point now) {
 // last byte arrives, not when this thread gets round to reading it: after a pause, behind a
 // batch of other answers, or descheduled on a busy machine. The kernel's receive timestamp
 // (SO_TIMESTAMPNS, the realtime clock) says when; its age on the realtime clock is taken off
-// the steady clock's now. Without a timestamp, or with one outside [sent, now] (the realtime
-// clock was set meanwhile), it is now.
-Clock::time_point Worker::arrival_time(const msghdr& message, Clock::time_point sent) const {
-  const Clock::time_point now = Clock::now();
+// the steady clock's `now`. Without a timestamp, or with one outside [sent, now] (the realtime
+// clock was set meanwhile), it is `now`.
+Clock::time_point Worker::arrival_time(const msghdr& message, Clock::time_point sent,
+                                       Clock::time_point now) const {
   for (const cmsghdr* cmsg = CMSG_FIRSTHDR(&message); cmsg != nullptr;
        cmsg = CMSG_NXTHDR(const_cast<msghdr*>(&message), const_cast<cmsghdr*>(cmsg))) {
     if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_TIMESTAMPNS) continue;
@@ -637,35 +638,43 @@ void Worker::on_readable(Connection& c) {
     }
     const auto size = static_cast<size_t>(n);
     size_t offset = 0;
-    Clock::time_point now{};  // Read from the clock once an answer completes in this read.
+    // Read from the clocks once an answer completes in this read.
+    Clock::time_point now{};
+    Clock::time_point arrival{};
     while (offset < size) {
       const ResponseParser::FeedResult result = c.parser.feed(buffer + offset, size - offset);
       if (result.outcome == ResponseParser::Outcome::kNeedMore) break;
-      if (now == Clock::time_point{}) now = arrival_time(message, c.request_start);
+      if (now == Clock::time_point{}) {
+        now = Clock::now();
+        arrival = arrival_time(message, c.request_start, now);
+      }
       if (result.outcome == ResponseParser::Outcome::kError || c.batch == 0 ||
           c.answers >= c.written / context_.request_bytes) {
         // Garbage, or an answer to nothing we asked (or have not finished asking).
         count_error(errors_.read, now);
         fail_request(c);
-        reopen(c, Clock::now());
+        reopen(c, now);
         return;
       }
       offset += result.consumed;
-      if (!on_response(c, now)) return;
+      if (!on_response(c, now, arrival)) return;
     }
     // Level-triggered: a short read drained the socket, a full one may have left more.
     if (size < kReadBufferBytes) return;
   }
 }
 
-bool Worker::on_response(Connection& c, Clock::time_point now) {
+// `arrival` ends the latency (see arrival_time); everything else happens at `now`, when the
+// answer is read: the window and the timeline's second it counts in, and what follows it.
+// Counting by arrival would miss seconds already handed over while the answer waited unread.
+bool Worker::on_response(Connection& c, Clock::time_point now, Clock::time_point arrival) {
   const int status = c.parser.status();
   const bool bad_status = status < 200 || status > 399;
-  const auto latency = now - (context_.open_loop ? c.intended : c.request_start);
+  const auto latency = arrival - (context_.open_loop ? c.intended : c.request_start);
   if (in_window(now)) {
     ++requests_;
     latency_.record(latency);
-    if (context_.open_loop) uncorrected_.record(now - c.request_start);
+    if (context_.open_loop) uncorrected_.record(arrival - c.request_start);
     if (bad_status) ++errors_.status;
   }
   ++progress_requests_;
@@ -682,11 +691,9 @@ bool Worker::on_response(Connection& c, Clock::time_point now) {
   c.answered = true;
   if (c.answers == c.batch) c.batch = c.answers = 0;
 
-  // `now` is when the answer arrived (see arrival_time); what is sent next starts its clock,
-  // and its schedule lag, at the time it really leaves.
   if (c.parser.should_close()) {
     if (in_window(now)) ++reconnects_;
-    reopen(c, Clock::now());
+    reopen(c, now);
     return false;
   }
   if (c.batch != 0) return true;  // More answers of this batch are due.
@@ -695,7 +702,7 @@ bool Worker::on_response(Connection& c, Clock::time_point now) {
     return true;  // Anything more the server sends now is an answer to nothing: an error.
   }
   const uint32_t generation = c.generation;
-  next_request(c, Clock::now());
+  next_request(c, now);
   // An idle connection reads on: whatever else the server sends is an error.
   return c.generation == generation;
 }
@@ -703,7 +710,7 @@ bool Worker::on_response(Connection& c, Clock::time_point now) {
 void Worker::on_eof(Connection& c, Clock::time_point now) {
   if (c.parser.on_eof()) {
     if (c.batch != 0 && c.answers < c.written / context_.request_bytes) {
-      on_response(c, now);  // Closes and reopens: a close-delimited body means should_close.
+      on_response(c, now, now);  // Closes and reopens: a close-delimited body means should_close.
     } else {
       count_error(errors_.read, now);
       fail_request(c);
