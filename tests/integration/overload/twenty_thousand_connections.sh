@@ -7,8 +7,11 @@
 # `iolab run --target` processes holding 20,000 connections in all, with a 1 s timeout, for 4 s.
 # One process cannot hold 20,000 sockets under a 20,000 descriptor limit, so the load is split
 # over as many processes as the limit needs. Passes when:
-#  - every load process ends on time (no hang) with exit 0, reports timeouts, and answers too;
+#  - every load process ends on time (no hang) with exit 0 and reports timeouts;
 #  - the timeouts are counted in more than one second of each timeline (the loop kept going);
+#  - the load processes got answers between them. Not each: the variant serves connections in
+#    the order it accepts them, and under a sanitizer one process's 10,000 can take every answer
+#    (seen once under ASan: 1,120 answers and 0). A frozen engine shows in the two checks above;
 #  - no worker crashed or was restarted (the same worker pids before and after);
 #  - the variant answers /remote again once the load is gone (the queue drains), within 90 s.
 set -euo pipefail
@@ -70,16 +73,18 @@ echo "load processes ended after ${elapsed_ms} ms"
 # Ends on time: the duration, the last timeouts, the reporting; anything near 60 s is a hang.
 (( elapsed_ms < (DURATION_S + TIMEOUT_S + 15) * 1000 )) || fail "the load took ${elapsed_ms} ms"
 
+all_answers=0
 for i in $(seq "$PROCESSES"); do
   f=$WORK/load$i.json
   read -r answers timeouts errors seconds_with_errors < <(jq -r '.[0] | [.requests,
       .errors.timeout, .errors.total, ([.timeline[] | select(.errors > 0)] | length)] | @tsv' "$f")
   echo "load $i: $answers answers, $timeouts timeouts, $errors errors in all," \
        "errors in $seconds_with_errors seconds of the timeline"
-  (( answers > 0 )) || fail "load $i: no answers at all"
+  all_answers=$((all_answers + answers))
   (( timeouts > 0 )) || fail "load $i: no timeouts reported against a variant far past capacity"
   (( seconds_with_errors >= 2 )) || fail "load $i: errors in only $seconds_with_errors second(s)"
 done
+(( all_answers > 0 )) || fail "no load process got an answer"
 
 AFTER=$(workers)
 [[ $BEFORE == "$AFTER" ]] || fail "workers changed (crashed or restarted): '$BEFORE' -> '$AFTER'"
