@@ -285,7 +285,7 @@ class Worker {
   Clock::time_point end_time_;
   std::atomic<bool> done_{false};
   bool have_pwait2_ = true;
-  Clock::duration pause_{};  // Zero: block in epoll_wait (see kMaxPause).
+  Clock::duration pause_{};  // Zero: block in epoll_wait (see pacing_pause).
   uint64_t answers_since_update_ = 0;
   Clock::time_point pause_updated_;
   int epoll_fd_ = -1;
