@@ -5,15 +5,16 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 install(TARGETS iolab RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-foreach(lib core variants loadgen daemon)
+foreach(lib core variants loadgen workers store lab daemon)
   # Exported as iolab::core ..., the names the build's aliases use.
   set_target_properties(iolab_${lib} PROPERTIES EXPORT_NAME ${lib})
 endforeach()
-install(TARGETS iolab_core iolab_variants iolab_loadgen iolab_daemon
+install(TARGETS iolab_core iolab_variants iolab_loadgen iolab_workers iolab_store iolab_lab
+                iolab_daemon
         EXPORT iolabTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/iolab)
-foreach(folder core variants loadgen daemon)
+foreach(folder core variants loadgen workers store lab daemon)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${folder} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/iolab
           FILES_MATCHING PATTERN "*.h")
 endforeach()

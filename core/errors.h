@@ -11,4 +11,10 @@ class StartError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// A bad config or experiment file: names the file, line and key ("file:line: key: message").
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 }  // namespace iolab

@@ -10,7 +10,7 @@
 
 #include "core/endpoint.h"
 #include "daemon/config.h"
-#include "daemon/experiment.h"
+#include "lab/experiment.h"
 #include "loadgen/load_spec.h"
 #include "variants/stub.h"
 #include "variants/variant.h"

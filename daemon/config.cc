@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "core/duration.h"
-#include "daemon/yaml_reader.h"
+#include "lab/yaml_reader.h"
 
 namespace iolab {
 namespace {

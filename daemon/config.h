@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "core/endpoint.h"
-#include "daemon/experiment.h"
+#include "core/errors.h"
 #include "variants/stub.h"
 #include "variants/variant.h"
 

@@ -14,14 +14,14 @@
 #include "core/errors.h"
 #include "daemon/api_error.h"
 #include "daemon/api_requests.h"
-#include "daemon/environment.h"
-#include "daemon/experiment.h"
-#include "daemon/lab.h"
+#include "lab/environment.h"
+#include "lab/experiment.h"
+#include "lab/lab.h"
 #include "daemon/metrics.h"
-#include "daemon/process_usage.h"
-#include "daemon/report.h"
-#include "daemon/report_charts.h"
-#include "daemon/result_json.h"
+#include "workers/process_usage.h"
+#include "lab/report.h"
+#include "lab/report_charts.h"
+#include "lab/result_json.h"
 
 namespace iolab {
 namespace {

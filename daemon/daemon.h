@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "daemon/config.h"
-#include "daemon/regression.h"
+#include "store/regression.h"
 #include "daemon/run_queue.h"
-#include "daemon/run_store.h"
-#include "daemon/supervisor.h"
+#include "store/run_store.h"
+#include "workers/supervisor.h"
 #include "variants/stub.h"
 
 namespace httplib {

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "daemon/process_usage.h"
-#include "daemon/run_store.h"
-#include "daemon/shared_stats.h"
+#include "workers/process_usage.h"
+#include "store/run_store.h"
+#include "workers/shared_stats.h"
 #include "loadgen/engine.h"
 
 namespace prometheus {

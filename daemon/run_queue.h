@@ -11,7 +11,7 @@
 #include <stop_token>
 #include <thread>
 
-#include "daemon/run_store.h"
+#include "store/run_store.h"
 #include "loadgen/engine.h"
 
 namespace iolab {

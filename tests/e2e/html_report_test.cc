@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "daemon/report_charts.h"
+#include "lab/report_charts.h"
 
 namespace iolab {
 namespace {

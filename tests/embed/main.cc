@@ -5,8 +5,8 @@
 #include <memory>
 
 #include "daemon/daemon.h"
-#include "daemon/lab.h"
-#include "daemon/run_store.h"
+#include "lab/lab.h"
+#include "store/run_store.h"
 
 int main(int argc, char** argv) {
   using namespace std::chrono_literals;

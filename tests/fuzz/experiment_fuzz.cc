@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <string>
 
-#include "daemon/experiment.h"
+#include "lab/experiment.h"
 #include "tests/fuzz/fuzz_check.h"
 
 using iolab::fuzz::check;

@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "daemon/result_json.h"
+#include "lab/result_json.h"
 #include "tests/fuzz/fuzz_check.h"
 
 using iolab::fuzz::check;

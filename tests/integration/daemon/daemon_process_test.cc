@@ -14,7 +14,7 @@
 #include <string>
 #include <thread>
 
-#include "daemon/run_store.h"
+#include "store/run_store.h"
 #include "tests/integration/daemon/daemon_client.h"
 #include "tests/integration/daemon/daemon_process.h"
 

@@ -1,0 +1,162 @@
+#include "lab/experiment.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "core/duration.h"
+#include "lab/yaml_reader.h"
+
+namespace iolab {
+namespace {
+
+constexpr int kMaxConnections = 100000;
+constexpr int kMaxLoadThreads = 256;
+constexpr int kMaxWorkers = 64;
+
+}  // namespace
+
+ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string& origin) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(origin + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  const YamlReader r(origin);
+  r.require_map(root, "", {"name", "upstream", "load", "variants", "regression"});
+  ExperimentSpec spec;
+  if (!root["name"]) r.fail(root, "name", "missing");
+  spec.name = r.scalar(root["name"], "name");
+
+  if (const auto up = root["upstream"]) {
+    r.require_map(up, "upstream", {"delay", "body_bytes"});
+    if (up["delay"]) spec.upstream.delay = r.duration(up["delay"], "upstream.delay");
+    if (up["body_bytes"]) {
+      spec.upstream.body_bytes =
+          static_cast<size_t>(r.integer(up["body_bytes"], "upstream.body_bytes", 0, 16 << 20));
+    }
+  }
+
+  const auto load = root["load"];
+  if (!load) r.fail(root, "load", "missing");
+  r.require_map(load, "load",
+                {"connections", "threads", "duration", "warmup", "timeout", "path", "rate"});
+  if (load["connections"]) {
+    spec.load.connections = r.integer(load["connections"], "load.connections", 1, kMaxConnections);
+  }
+  if (load["threads"]) {
+    spec.load.threads = r.integer(load["threads"], "load.threads", 1, kMaxLoadThreads);
+  }
+  if (load["duration"]) spec.load.duration = r.duration(load["duration"], "load.duration");
+  if (load["warmup"]) spec.load.warmup = r.duration(load["warmup"], "load.warmup");
+  if (load["timeout"]) spec.load.timeout = r.duration(load["timeout"], "load.timeout");
+  if (load["path"]) {
+    spec.path = r.scalar(load["path"], "load.path");
+    if (spec.path.empty() || spec.path.front() != '/') {
+      r.fail(load["path"], "load.path", "must start with '/'");
+    }
+  }
+
+  if (load["rate"]) spec.load.rate = r.number(load["rate"], "load.rate", 0, 1e9);
+  if (const auto reg = root["regression"]) {
+    r.require_map(reg, "regression", {"nights", "min_nights", "throughput_drop", "p99_rise"});
+    RegressionPolicy& p = spec.regression;
+    if (reg["nights"]) p.nights = r.integer(reg["nights"], "regression.nights", 1, 365);
+    if (reg["min_nights"]) {
+      p.min_nights = r.integer(reg["min_nights"], "regression.min_nights", 1, p.nights);
+    } else {
+      // The default would exceed a smaller `nights` and no night would ever be judged.
+      p.min_nights = std::min(p.min_nights, p.nights);
+    }
+    if (reg["throughput_drop"]) {
+      p.throughput_drop = r.percent(reg["throughput_drop"], "regression.throughput_drop", 1);
+    }
+    if (reg["p99_rise"]) p.p99_rise = r.percent(reg["p99_rise"], "regression.p99_rise", 100);
+  }
+
+  const auto variants = root["variants"];
+  if (!variants || !variants.IsSequence() || variants.size() == 0) {
+    r.fail(variants ? variants : root, "variants", "expected a non-empty list");
+  }
+  for (size_t i = 0; i < variants.size(); ++i) {
+    const auto v = variants[i];
+    const std::string key = "variants[" + std::to_string(i) + "]";
+    r.require_map(
+        v, key,
+        {"kind", "threads", "workers", "pool_size", "stack_bytes", "scenario", "path", "rate"});
+    ExperimentPoint point{spec.name, spec.path, spec.load.rate};
+    if (v["scenario"]) {
+      point.scenario = r.scalar(v["scenario"], key + ".scenario");
+      if (point.scenario.empty()) r.fail(v["scenario"], key + ".scenario", "must not be empty");
+    }
+    if (v["path"]) {
+      point.path = r.scalar(v["path"], key + ".path");
+      if (point.path.empty() || point.path.front() != '/') {
+        r.fail(v["path"], key + ".path", "must start with '/'");
+      }
+    }
+    if (v["rate"]) point.rate = r.number(v["rate"], key + ".rate", 0, 1e9);
+    if (!v["kind"]) r.fail(v, key + ".kind", "missing");
+    VariantSpec base;
+    base.kind = r.scalar(v["kind"], key + ".kind");
+    std::string error;
+    if (!parse_variant(base.kind == "threads" ? "threads:1" : base.kind, &error)) {
+      r.fail(v["kind"], key + ".kind", error);
+    }
+    // parse_variant() also takes "threads:100"; as a kind it would reach make_variant() and fail
+    // only when the run starts.
+    if (base.kind.find(':') != std::string::npos) {
+      r.fail(v["kind"], key + ".kind", "a kind has no ':' (a pool size goes in threads)");
+    }
+    if (v["workers"]) base.workers = r.integer(v["workers"], key + ".workers", 1, kMaxWorkers);
+    if (v["pool_size"]) {
+      if (base.kind != "async")
+        r.fail(v["pool_size"], key + ".pool_size", "only kind 'async' has a pool");
+      base.pool_size = r.integer(v["pool_size"], key + ".pool_size", 0, 1000000);
+    }
+    if (v["stack_bytes"]) {
+      if (base.kind.rfind("fiber", 0) != 0) {
+        r.fail(v["stack_bytes"], key + ".stack_bytes", "only fiber kinds have stacks");
+      }
+      base.stack_bytes = static_cast<size_t>(
+          r.integer(v["stack_bytes"], key + ".stack_bytes", 16 * 1024, 64 * 1024 * 1024));
+    }
+    if (base.kind != "threads") {
+      if (v["threads"]) r.fail(v["threads"], key + ".threads", "only kind 'threads' takes threads");
+      spec.variants.push_back(base);
+      spec.points.push_back(point);
+      continue;
+    }
+    const auto threads = v["threads"];
+    if (!threads) r.fail(v, key + ".threads", "missing (a size or a list of sizes)");
+    std::vector<YAML::Node> sizes;
+    if (threads.IsSequence()) {
+      for (const auto& t : threads) sizes.push_back(t);
+    } else {
+      sizes.push_back(threads);
+    }
+    if (sizes.empty()) r.fail(threads, key + ".threads", "empty list");
+    for (const auto& t : sizes) {
+      VariantSpec s = base;
+      s.threads = r.integer(t, key + ".threads", 1, 10000);
+      spec.variants.push_back(s);
+      spec.points.push_back(point);
+    }
+  }
+  return spec;
+}
+
+ExperimentSpec load_experiment_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path + ": cannot read the file");
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_experiment(text.str(), path);
+}
+
+}  // namespace iolab

@@ -1,0 +1,47 @@
+#pragma once
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/errors.h"
+#include "loadgen/load_spec.h"
+#include "store/regression.h"
+#include "variants/stub.h"
+#include "variants/variant.h"
+
+namespace iolab {
+
+/// What one variant entry may change of the experiment's load (the nightly suite mixes a seed
+/// point, a plaintext point and an open-loop point in one file).
+struct ExperimentPoint {
+  std::string scenario;  ///< `scenario`; default: the experiment's name. Keys the history.
+  std::string path;      ///< `path`; default: the experiment's `load.path`.
+  double rate = 0;       ///< `rate` in requests/s (open loop); default: `load.rate`.
+};
+
+/// One experiment: an upstream profile, a load shape and the variants to run it against, in
+/// order. Each variant gets the same load; a `threads` entry with a list of sizes expands into
+/// one variant per size.
+struct ExperimentSpec {
+  std::string name;
+  StubProfile upstream;
+  LoadSpec load;  ///< `target` is left empty: each variant's port fills it in.
+  std::string path = "/remote";
+  std::vector<VariantSpec> variants;
+  /// Parallel to `variants`: each one's scenario, path and rate.
+  std::vector<ExperimentPoint> points;
+  /// `regression: {nights, min_nights, throughput_drop, p99_rise}`; how a result is judged
+  /// against the history of its scenario and variant.
+  RegressionPolicy regression;
+};
+
+/// Reads an experiment file (format in DESIGN.md). Throws ConfigError naming file, line and key
+/// for an unknown key, a missing one or a bad value.
+ExperimentSpec load_experiment_file(const std::string& path);
+
+/// The same, from YAML text; `origin` names it in errors.
+ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string& origin);
+
+}  // namespace iolab

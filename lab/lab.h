@@ -1,0 +1,71 @@
+#pragma once
+
+#include <functional>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "lab/experiment.h"
+#include "lab/report.h"
+#include "workers/shared_stats.h"
+#include "loadgen/engine.h"
+#include "variants/stub.h"
+#include "variants/variant.h"
+
+namespace iolab {
+
+/// Called about once a second during a run: the row label, elapsed time, and live counters.
+using ProgressFn =
+    std::function<void(const std::string& label, std::chrono::nanoseconds elapsed,
+                       std::chrono::nanoseconds total, const LoadProgress& progress)>;
+
+/// The most upstream connections `variant`'s workers may open to the stub while loaded with
+/// `connections` connections.
+uint64_t upstream_connections_at_most(const VariantSpec& variant, int connections);
+
+/// Throws RunError, naming the connections, when a run of `variant` with `connections`
+/// connections could not hold its descriptors: in this process (the load and the stub's side)
+/// or in a worker (its share of the clients and its upstream connections). Raises the soft
+/// RLIMIT_NOFILE to the hard limit on the way.
+void check_open_files(const VariantSpec& variant, int connections);
+
+/// Embedded runs: the built-in upstream stub, a variant's worker processes and the load engine,
+/// all on loopback ports chosen by the kernel, torn down after each run.
+class Lab {
+ public:
+  /// `executable` is the iolab binary the variant workers run as.
+  Lab(StubProfile upstream, std::string executable);
+  ~Lab();
+
+  /// Starts `variant`, loads `path` on it as `load` says, stops it. Throws StartError or
+  /// RunError when the run cannot start.
+  ReportRow run_variant(const VariantSpec& variant, LoadSpec load, const std::string& path,
+                        std::stop_token stop = {}, const ProgressFn& progress = {});
+
+  /// Loads `load.target` (any admitted URL) as `load` says.
+  ReportRow run_target(LoadSpec load, std::stop_token stop = {}, const ProgressFn& progress = {});
+
+  /// Every variant of `experiment` in order, one row each. Stops early when `stop` is requested.
+  std::vector<ReportRow> run_experiment(const ExperimentSpec& experiment, std::stop_token stop = {},
+                                        const ProgressFn& progress = {});
+
+  uint16_t stub_port() const { return stub_.port(); }
+
+  /// Where each variant's workers publish their stats (a daemon's /metrics regions); by default
+  /// they publish nothing. Set before a run.
+  std::function<std::shared_ptr<StatsRegion>(const std::string& variant)> stats_regions;
+
+ private:
+  ReportRow measure(const std::string& label, LoadSpec load, double bound_rps, std::stop_token stop,
+                    const ProgressFn& progress);
+
+  StubProfile profile_;
+  std::string executable_;
+  UpstreamStub stub_;
+};
+
+/// A ProgressFn writing to stderr: one line a second when stderr is not a terminal, one line
+/// rewritten in place when it is.
+ProgressFn stderr_progress();
+
+}  // namespace iolab

@@ -1,0 +1,153 @@
+#include "lab/report.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "core/duration.h"
+#include "lab/result_json.h"
+
+namespace iolab {
+namespace {
+
+std::string fixed(double value, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
+  return buf;
+}
+
+struct Columns {
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> cells;
+};
+
+Columns tabulate(const std::vector<ReportRow>& rows, bool wide) {
+  Columns t;
+  t.header = {"variant", "min", "p50", "p99", "p99.9", "max", "mean", "duration", "requests"};
+  if (wide) {
+    for (const char* h : {"rps", "errors", "bound%", "rss_mb", "cpu_s"}) t.header.emplace_back(h);
+  }
+  for (const ReportRow& row : rows) {
+    const LoadResult& r = row.result;
+    const LatencyHistogram& h = r.latency;
+    const bool empty = h.count() == 0;
+    auto ms = [&](std::chrono::nanoseconds d) { return empty ? "-" : fixed(to_ms(d), 2); };
+    std::vector<std::string> cells{row.label,
+                                   ms(h.min()),
+                                   ms(h.percentile(50)),
+                                   ms(h.percentile(99)),
+                                   ms(h.percentile(99.9)),
+                                   ms(h.max()),
+                                   ms(h.mean()),
+                                   fixed(to_seconds(r.elapsed), 2),
+                                   std::to_string(r.requests)};
+    if (wide) {
+      cells.push_back(fixed(r.rps(), 1));
+      cells.push_back(std::to_string(r.errors.total()));
+      const auto bound = row.bound_percent();
+      cells.push_back(bound ? fixed(*bound, 1) : "-");
+      const auto& u = row.usage;
+      cells.push_back(u ? fixed(static_cast<double>(u->peak_rss_bytes) / (1 << 20), 1) : "-");
+      cells.push_back(u ? fixed(u->cpu_seconds, 2) : "-");
+    }
+    t.cells.push_back(std::move(cells));
+  }
+  return t;
+}
+
+std::string render_rst(const Columns& t) {
+  std::vector<size_t> widths(t.header.size());
+  for (size_t c = 0; c < t.header.size(); ++c) {
+    widths[c] = t.header[c].size();
+    for (const auto& row : t.cells) widths[c] = std::max(widths[c], row[c].size());
+  }
+  std::string rule;
+  for (size_t c = 0; c < widths.size(); ++c) {
+    if (c) rule.push_back(' ');
+    rule.append(widths[c], '=');
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (size_t c = 0; c < cells.size(); ++c) {
+      if (c + 1 == cells.size()) {
+        out += cells[c];
+      } else {
+        out += cells[c] + std::string(widths[c] - cells[c].size() + 1, ' ');
+      }
+    }
+    return out + "\n";
+  };
+  std::string out = rule + "\n" + line(t.header) + rule + "\n";
+  for (const auto& row : t.cells) out += line(row);
+  return out + rule + "\n";
+}
+
+std::string render_csv(const Columns& t) {
+  auto line = [](const std::vector<std::string>& cells) {
+    std::string out;
+    for (size_t c = 0; c < cells.size(); ++c) {
+      if (c) out.push_back(',');
+      out += cells[c];
+    }
+    return out + "\n";
+  };
+  std::string out = line(t.header);
+  for (const auto& row : t.cells) out += line(row);
+  return out;
+}
+
+std::string render_json(const std::vector<ReportRow>& rows) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const ReportRow& row : rows) {
+    const LoadResult& r = row.result;
+    // The whole result, plus the row's own fields and the spec's main ones at the top level.
+    nlohmann::json j = result_to_json(r);
+    j["variant"] = row.label;
+    j["target"] = r.spec.target.to_string();
+    j["connections"] = r.spec.connections;
+    j["threads"] = r.spec.threads;
+    if (const auto bound = row.bound_percent()) {
+      j["bound_rps"] = row.bound_rps;
+      j["bound_percent"] = *bound;
+    }
+    if (row.usage) {
+      j["usage"] = {{"rss_bytes", row.usage->rss_bytes},
+                    {"peak_rss_bytes", row.usage->peak_rss_bytes},
+                    {"threads", row.usage->threads},
+                    {"cpu_seconds", row.usage->cpu_seconds}};
+    }
+    out.push_back(std::move(j));
+  }
+  // Compact: pretty-printed, each histogram bucket would take four lines (jq . indents it). A
+  // body read from a file may not be UTF-8; JSON cannot hold such bytes, so they are replaced.
+  return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+}  // namespace
+
+std::optional<double> ReportRow::bound_percent() const {
+  if (bound_rps <= 0) return std::nullopt;
+  return 100.0 * result.rps() / bound_rps;
+}
+
+std::optional<ReportFormat> parse_report_format(std::string_view text) {
+  if (text == "rst") return ReportFormat::kRst;
+  if (text == "csv") return ReportFormat::kCsv;
+  if (text == "json") return ReportFormat::kJson;
+  return std::nullopt;
+}
+
+std::string render_report(const std::vector<ReportRow>& rows, ReportFormat format, bool wide) {
+  switch (format) {
+    case ReportFormat::kRst:
+      return render_rst(tabulate(rows, wide));
+    case ReportFormat::kCsv:
+      return render_csv(tabulate(rows, true));
+    case ReportFormat::kJson:
+      return render_json(rows);
+  }
+  return {};
+}
+
+}  // namespace iolab

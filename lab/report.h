@@ -1,0 +1,35 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "workers/process_usage.h"
+#include "loadgen/engine.h"
+
+namespace iolab {
+
+/// One row of the seed's table: what was loaded and what the load engine measured.
+struct ReportRow {
+  std::string label;  ///< Variant name ("threads:10") or target URL.
+  LoadResult result;
+  double bound_rps = 0;  ///< Little's-law bound, connections / upstream delay; 0 when unknown.
+  /// The variant's workers: peak RSS and threads at the end, CPU used during the run (warm-up
+  /// included). Absent for a --target run.
+  std::optional<ProcessUsage> usage;
+
+  /// Achieved rate as a percentage of bound_rps; nullopt when the bound is unknown.
+  std::optional<double> bound_percent() const;
+};
+
+enum class ReportFormat { kRst, kCsv, kJson };
+
+/// "rst", "csv" or "json"; nullopt for anything else.
+std::optional<ReportFormat> parse_report_format(std::string_view text);
+
+/// The table: `rst` is the seed's table, same columns and order (times in ms, duration in s);
+/// `wide` adds rps, errors, bound%, rss_mb and cpu_s. csv and json always carry every column.
+std::string render_report(const std::vector<ReportRow>& rows, ReportFormat format, bool wide);
+
+}  // namespace iolab

@@ -1,0 +1,280 @@
+#include "lab/result_json.h"
+
+#include <algorithm>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "core/duration.h"
+
+namespace iolab {
+namespace {
+
+using nlohmann::json;
+
+// The field at `key`, or a ResultJsonError naming it.
+const json& field(const json& j, const char* key) {
+  if (!j.is_object())
+    throw ResultJsonError("expected an object holding '" + std::string(key) + "'");
+  const auto it = j.find(key);
+  if (it == j.end()) throw ResultJsonError("missing field '" + std::string(key) + "'");
+  return *it;
+}
+
+template <typename T>
+T get(const json& j, const char* key) {
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // nlohmann converts any number to an integer with a plain cast: a float out of T's range is
+    // undefined behaviour, an integer out of range wraps. Stored results hold exact integers.
+    const json& v = field(j, key);
+    const bool fits = v.is_number_unsigned()  ? std::in_range<T>(v.get<uint64_t>())
+                      : v.is_number_integer() ? std::in_range<T>(v.get<int64_t>())
+                                              : false;
+    if (!fits) {
+      throw ResultJsonError("field '" + std::string(key) + "': expected an integer in range, got " +
+                            v.dump());
+    }
+  }
+  try {
+    return field(j, key).get<T>();
+  } catch (const json::exception& e) {
+    throw ResultJsonError("field '" + std::string(key) + "': " + e.what());
+  }
+}
+
+std::chrono::nanoseconds get_duration(const json& j, const char* key) {
+  const auto text = get<std::string>(j, key);
+  const auto d = parse_duration(text);
+  if (!d) throw ResultJsonError("field '" + std::string(key) + "': bad duration '" + text + "'");
+  return *d;
+}
+
+std::chrono::nanoseconds get_ns(const json& j, const char* key) {
+  return std::chrono::nanoseconds(get<int64_t>(j, key));
+}
+
+json summary_ms(const LatencyHistogram& h) {
+  return {{"min", to_ms(h.min())},
+          {"p50", to_ms(h.percentile(50))},
+          {"p90", to_ms(h.percentile(90))},
+          {"p99", to_ms(h.percentile(99))},
+          {"p99.9", to_ms(h.percentile(99.9))},
+          {"max", to_ms(h.max())},
+          {"mean", to_ms(h.mean())}};
+}
+
+struct Bucket {
+  int64_t low;
+  int64_t high;
+  uint64_t count;
+};
+
+}  // namespace
+
+json histogram_to_json(const LatencyHistogram& histogram) {
+  json buckets = json::array();
+  histogram.for_each_bucket([&](int64_t lowest, int64_t, uint64_t count) {
+    buckets.push_back(json::array({lowest, count}));
+  });
+  return {{"count", histogram.count()},
+          {"min_ns", histogram.min().count()},
+          {"max_ns", histogram.max().count()},
+          {"mean_ns", histogram.mean().count()},
+          {"out_of_range", histogram.out_of_range()},
+          {"sub_bucket_half_bits", LatencyHistogram::kSubBucketHalfBits},
+          {"buckets", std::move(buckets)}};
+}
+
+LatencyHistogram histogram_from_json(const json& j) {
+  if (get<int>(j, "sub_bucket_half_bits") != LatencyHistogram::kSubBucketHalfBits) {
+    throw ResultJsonError("field 'sub_bucket_half_bits': a histogram of another precision");
+  }
+  const auto count = get<uint64_t>(j, "count");
+  const auto min_ns = get<int64_t>(j, "min_ns");
+  const auto max_ns = get<int64_t>(j, "max_ns");
+  const auto mean_ns = get<int64_t>(j, "mean_ns");
+  const auto out_of_range = get<uint64_t>(j, "out_of_range");
+  const json& list = field(j, "buckets");
+  if (!list.is_array()) throw ResultJsonError("field 'buckets': expected an array");
+
+  std::vector<Bucket> buckets;
+  buckets.reserve(list.size());
+  uint64_t total = 0;
+  for (const json& b : list) {
+    if (!b.is_array() || b.size() != 2 || !b[0].is_number_integer() || !b[1].is_number_unsigned()) {
+      throw ResultJsonError("field 'buckets': expected [lowest_ns, count] pairs");
+    }
+    const auto low = b[0].get<int64_t>();
+    const auto n = b[1].get<uint64_t>();
+    if (low < 0 || low > LatencyHistogram::kHighestTrackable || n == 0 ||
+        LatencyHistogram::lowest_of(LatencyHistogram::index_of(low)) != low ||
+        (!buckets.empty() && low <= buckets.back().low)) {
+      throw ResultJsonError("field 'buckets': [" + std::to_string(low) + ", " + std::to_string(n) +
+                            "] is not a bucket of this histogram, in order");
+    }
+    buckets.push_back({low, LatencyHistogram::highest_of(LatencyHistogram::index_of(low)), n});
+    total += n;
+  }
+  if (total != count) {
+    throw ResultJsonError("field 'count': " + std::to_string(count) + " but the buckets hold " +
+                          std::to_string(total));
+  }
+
+  LatencyHistogram h;
+  if (out_of_range != 0) h.record_n(-1, out_of_range);
+  if (count == 0) return h;
+  Bucket& first = buckets.front();
+  Bucket& last = buckets.back();
+  if (min_ns < first.low || min_ns > first.high || max_ns < last.low || max_ns > last.high ||
+      min_ns > max_ns || (count == 1 && min_ns != max_ns)) {
+    throw ResultJsonError("fields 'min_ns' and 'max_ns' do not fall in the first and last bucket");
+  }
+  // Every sample is placed inside its bucket so that min, max and the sum come out as recorded:
+  // one at min, one at max, the rest spread between their buckets' bounds to make up the sum.
+  first.low = min_ns;
+  last.high = max_ns;
+  --first.count;
+  if (count > 1) --last.count;
+  __int128 base = min_ns + (count > 1 ? max_ns : 0);
+  __int128 room = 0;
+  for (const Bucket& b : buckets) {
+    base += static_cast<__int128>(b.low) * b.count;
+    room += static_cast<__int128>(b.high - b.low) * b.count;
+  }
+  // Any sum in [mean * count, mean * count + count) reads back as the same integer mean.
+  const __int128 wanted = static_cast<__int128>(mean_ns) * count;
+  if (wanted + static_cast<__int128>(count) <= base || wanted > base + room) {
+    throw ResultJsonError("field 'mean_ns': " + std::to_string(mean_ns) +
+                          " cannot be the mean of these buckets");
+  }
+  __int128 extra = std::max<__int128>(0, wanted - base);
+  h.record_n(min_ns, 1);
+  if (count > 1) h.record_n(max_ns, 1);
+  for (const Bucket& b : buckets) {
+    uint64_t left = b.count;
+    const int64_t width = b.high - b.low;
+    if (width > 0 && extra > 0 && left > 0) {
+      const auto at_high =
+          static_cast<uint64_t>(std::min<__int128>(static_cast<__int128>(left), extra / width));
+      if (at_high > 0) h.record_n(b.high, at_high);
+      extra -= static_cast<__int128>(at_high) * width;
+      left -= at_high;
+      if (left > 0 && extra > 0) {
+        h.record_n(b.low + static_cast<int64_t>(extra), 1);
+        extra = 0;
+        --left;
+      }
+    }
+    if (left > 0) h.record_n(b.low, left);
+  }
+  return h;
+}
+
+json spec_to_json(const LoadSpec& spec) {
+  return {{"target", spec.target.to_string()},
+          {"connections", spec.connections},
+          {"threads", spec.threads},
+          {"duration", format_duration(spec.duration)},
+          {"warmup", format_duration(spec.warmup)},
+          {"timeout", format_duration(spec.timeout)},
+          {"max_requests", spec.max_requests},
+          {"rate", spec.rate},
+          {"pipeline", spec.pipeline},
+          {"method", spec.method},
+          {"headers", spec.headers},
+          {"body", spec.body}};
+}
+
+LoadSpec spec_from_json(const json& j) {
+  LoadSpec spec;
+  std::string error;
+  const auto url = parse_url(get<std::string>(j, "target"), &error);
+  if (!url) throw ResultJsonError("field 'target': " + error);
+  spec.target = *url;
+  spec.connections = get<int>(j, "connections");
+  spec.threads = get<int>(j, "threads");
+  spec.duration = get_duration(j, "duration");
+  spec.warmup = get_duration(j, "warmup");
+  spec.timeout = get_duration(j, "timeout");
+  spec.max_requests = get<uint64_t>(j, "max_requests");
+  spec.rate = get<double>(j, "rate");
+  spec.pipeline = get<int>(j, "pipeline");
+  spec.method = get<std::string>(j, "method");
+  spec.headers = get<std::vector<std::string>>(j, "headers");
+  spec.body = get<std::string>(j, "body");
+  return spec;
+}
+
+json result_to_json(const LoadResult& r) {
+  json timeline = json::array();
+  for (const TimelinePoint& p : r.timeline) {
+    timeline.push_back({{"second", p.second},
+                        {"warmup", p.warmup},
+                        {"requests", p.requests},
+                        {"errors", p.errors},
+                        {"p50_ns", p.p50.count()},
+                        {"p99_ns", p.p99.count()}});
+  }
+  return {{"spec", spec_to_json(r.spec)},
+          {"requests", r.requests},
+          {"elapsed_ns", r.elapsed.count()},
+          {"duration_s", to_seconds(r.elapsed)},
+          {"rps", r.rps()},
+          {"errors",
+           {{"connect", r.errors.connect},
+            {"read", r.errors.read},
+            {"write", r.errors.write},
+            {"timeout", r.errors.timeout},
+            {"status", r.errors.status},
+            {"total", r.errors.total()}}},
+          {"reconnects", r.reconnects},
+          {"resent", r.resent},
+          {"rate",
+           {{"requested", r.spec.rate},
+            {"achieved", r.rps()},
+            {"lag_max_ns", r.lag_max.count()},
+            {"lag_mean_ns", r.lag_mean.count()}}},
+          {"latency_ms", summary_ms(r.latency)},
+          {"uncorrected_latency_ms", summary_ms(r.uncorrected)},
+          {"latency", histogram_to_json(r.latency)},
+          {"uncorrected", histogram_to_json(r.uncorrected)},
+          {"timeline", std::move(timeline)}};
+}
+
+LoadResult result_from_json(const json& j) {
+  LoadResult r;
+  r.spec = spec_from_json(field(j, "spec"));
+  r.requests = get<uint64_t>(j, "requests");
+  r.elapsed = get_ns(j, "elapsed_ns");
+  const json& errors = field(j, "errors");
+  r.errors.connect = get<uint64_t>(errors, "connect");
+  r.errors.read = get<uint64_t>(errors, "read");
+  r.errors.write = get<uint64_t>(errors, "write");
+  r.errors.timeout = get<uint64_t>(errors, "timeout");
+  r.errors.status = get<uint64_t>(errors, "status");
+  r.reconnects = get<uint64_t>(j, "reconnects");
+  // Results stored before it was counted have no "resent".
+  r.resent = j.contains("resent") ? get<uint64_t>(j, "resent") : 0;
+  const json& rate = field(j, "rate");
+  r.lag_max = get_ns(rate, "lag_max_ns");
+  r.lag_mean = get_ns(rate, "lag_mean_ns");
+  r.latency = histogram_from_json(field(j, "latency"));
+  r.uncorrected = histogram_from_json(field(j, "uncorrected"));
+  const json& timeline = field(j, "timeline");
+  if (!timeline.is_array()) throw ResultJsonError("field 'timeline': expected an array");
+  r.timeline.reserve(timeline.size());
+  for (const json& p : timeline) {
+    TimelinePoint point;
+    point.second = get<int64_t>(p, "second");
+    point.warmup = get<bool>(p, "warmup");
+    point.requests = get<uint64_t>(p, "requests");
+    point.errors = get<uint64_t>(p, "errors");
+    point.p50 = get_ns(p, "p50_ns");
+    point.p99 = get_ns(p, "p99_ns");
+    r.timeline.push_back(point);
+  }
+  return r;
+}
+
+}  // namespace iolab
