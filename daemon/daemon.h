@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -9,10 +10,10 @@
 #include <vector>
 
 #include "daemon/config.h"
-#include "store/regression.h"
 #include "daemon/run_queue.h"
+#include "store/history.h"
+#include "store/regression.h"
 #include "store/run_store.h"
-#include "workers/supervisor.h"
 #include "variants/stub.h"
 
 namespace httplib {
@@ -21,12 +22,15 @@ class Server;
 
 namespace iolab {
 class DaemonMetrics;
+class VariantHost;
+struct ApiContext;
 }
 
 namespace iolab {
 
-/// `iolab daemon`: the REST API v1 of DESIGN.md over an upstream stub, one switchable variant
-/// (worker processes under a Supervisor), a run queue and a durable run store.
+/// `iolab daemon`: the REST API v1 (daemon/api*.cc, one file per resource) over a VariantHost
+/// (the upstream stub and one switchable variant's worker processes), a run queue and a durable
+/// run store.
 ///
 /// Thread safety: start() and stop() from the owner; the REST handlers run on the HTTP
 /// server's threads and the runs on the queue's thread.
@@ -41,10 +45,12 @@ class Daemon {
 
   /// Opens the store (runs left queued or running by a dead daemon become interrupted), reads
   /// the token, starts the stub, the default variant, the run queue and the REST API, and
-  /// returns the API's bound port. Throws StartError. Call once.
+  /// returns the API's bound port once the API accepts connections. Throws StartError. Call
+  /// once.
   uint16_t start();
   /// Cancels the queued runs and the running one (stored `cancelled` with its partial result),
-  /// stops the API, the workers and the stub. Idempotent; the destructor calls it.
+  /// stops the API, the workers and the stub. Safe at any moment after start() returned (or
+  /// threw); returns within the workers' grace. Idempotent; the destructor calls it.
   void stop();
 
   /// The API's bound port, after start().
@@ -74,13 +80,8 @@ class Daemon {
   std::vector<RegressionFlag> experiment_regressions(int64_t experiment_id) const;
 
  private:
-  class Api;
-  struct RunRequest;
-
-  nlohmann::json execute_run(const RunRequest& request, std::stop_token stop, LiveRun& live,
-                             RunRecord& record);
-  Url upstream_url_locked() const;
-  void start_variant_locked(const VariantSpec& spec);
+  // The stub's part of reload(): the line it logs, if the profile changed.
+  std::optional<std::string> reload_upstream(const StubProfile& profile);
 
   DaemonConfig config_;
   std::string executable_;
@@ -88,27 +89,17 @@ class Daemon {
   // Before the store: the store counts runs into it.
   std::unique_ptr<DaemonMetrics> metrics_;
   std::unique_ptr<RunStore> store_;
-
-  // Guards the stub, the active variant and whether a run uses it.
-  mutable std::mutex state_mutex_;
-  StubProfile profile_;
-  std::unique_ptr<UpstreamStub> stub_;
-  uint16_t stub_port_ = 0;
-  std::optional<VariantSpec> active_;
-  std::unique_ptr<Supervisor> supervisor_;
-  bool variant_in_use_ = false;
-
+  std::unique_ptr<History> history_;
+  std::unique_ptr<VariantHost> host_;
   std::unique_ptr<RunQueue> queue_;
-  std::unique_ptr<Api> api_;
+  std::unique_ptr<ApiContext> api_;
   std::unique_ptr<httplib::Server> server_;
-  uint16_t port_ = 0;
   std::jthread server_thread_;
+  std::atomic<bool> server_done_{false};
+  uint16_t port_ = 0;
   bool stopped_ = false;
-
-  // The judged history and the newest runs it was read at.
-  mutable std::mutex history_mutex_;
-  mutable std::string history_key_;
-  mutable std::vector<JudgedNight> history_;
+  // Guards config_ against reload().
+  mutable std::mutex config_mutex_;
 };
 
 }  // namespace iolab

@@ -65,37 +65,82 @@ Lab::Lab(StubProfile upstream, std::string executable)
 
 Lab::~Lab() { stub_.stop(); }
 
+WorkerSetSpec worker_set(std::string executable, const VariantSpec& variant,
+                         const UpstreamRoute& upstream, const Endpoint& listen) {
+  WorkerSetSpec workers;
+  workers.executable = std::move(executable);
+  workers.variant = variant;
+  workers.upstream.url = upstream.url;
+  const auto delay = upstream.builtin ? upstream.builtin->delay : std::chrono::nanoseconds{0};
+  workers.upstream.timeout = std::max<std::chrono::nanoseconds>(10s, delay * 2);
+  workers.listen = listen;
+  return workers;
+}
+
+ReportRow load_variant(const VariantSpec& variant, const Supervisor& workers,
+                       const UpstreamRoute& upstream, LoadSpec load, const std::string& path,
+                       std::stop_token stop, LoadProgress& live) {
+  load.target.endpoint = Endpoint{"127.0.0.1", workers.port()};
+  load.target.host_header = load.target.endpoint.to_string();
+  load.target.target = path;
+  double bound_rps = 0;
+  if (path == "/remote" && upstream.builtin && upstream.builtin->delay.count() > 0) {
+    bound_rps = load.connections / to_seconds(upstream.builtin->delay);
+  }
+  const ProcessUsage before = read_usage(workers.pids());
+  const uint64_t restarts_before = workers.restarts();
+  ReportRow row{variant.name(), run_load(load, stop, &live), bound_rps, std::nullopt};
+  ProcessUsage after = read_usage(workers.pids());
+  // A worker restarted meanwhile starts its CPU count afresh; never report less than zero.
+  after.cpu_seconds = std::max(0.0, after.cpu_seconds - before.cpu_seconds);
+  row.usage = after;
+  row.worker_restarts = workers.restarts() - restarts_before;
+  return row;
+}
+
+ReportRow load_target(LoadSpec load, std::stop_token stop, LoadProgress& live) {
+  std::string label = load.target.to_string();
+  return ReportRow{std::move(label), run_load(load, stop, &live), 0.0, std::nullopt};
+}
+
+namespace {
+
+// The engine hands over each second of its timeline as it ends: that is the progress line.
+LoadProgress progress_of(const std::string& label, const LoadSpec& load,
+                         const ProgressFn& progress, const LoadProgress*& self) {
+  const auto total = load.warmup + load.duration;
+  return LoadProgress([&progress, &self, label, total](const TimelinePoint& point) {
+    if (!progress) return;
+    const auto elapsed = std::chrono::seconds(point.second + 1);
+    progress(label, std::min<std::chrono::nanoseconds>(elapsed, total), total, *self);
+  });
+}
+
+}  // namespace
+
 ReportRow Lab::run_variant(const VariantSpec& variant, LoadSpec load, const std::string& path,
                            std::stop_token stop, const ProgressFn& progress) {
   // Up front: a run that cannot hold its connections fails before anything starts.
   check_open_files(variant, load.connections);
-  WorkerSetSpec workers;
-  workers.executable = executable_;
-  workers.variant = variant;
-  workers.upstream.url = *parse_url("http://127.0.0.1:" + std::to_string(stub_.port()) + "/");
-  workers.upstream.timeout = std::max<std::chrono::nanoseconds>(10s, profile_.delay * 2);
-  workers.listen = Endpoint{"127.0.0.1", 0};
-  if (stats_regions) workers.stats = stats_regions(variant.name());
-  Supervisor supervisor(workers);
-  const uint16_t port = supervisor.start();
-
-  load.target.endpoint = Endpoint{"127.0.0.1", port};
-  load.target.host_header = load.target.endpoint.to_string();
-  load.target.target = path;
-  const double bound = path == "/remote" ? load.connections / to_seconds(profile_.delay) : 0.0;
-  const ProcessUsage before = read_usage(supervisor.pids());
-  ReportRow row = measure(variant.name(), load, bound, stop, progress);
-  ProcessUsage after = read_usage(supervisor.pids());
-  // A worker restarted meanwhile starts its CPU count afresh; never report less than zero.
-  after.cpu_seconds = std::max(0.0, after.cpu_seconds - before.cpu_seconds);
-  row.usage = after;
-  supervisor.stop();
+  const UpstreamRoute upstream{
+      *parse_url("http://127.0.0.1:" + std::to_string(stub_.port()) + "/"), profile_};
+  WorkerSetSpec spec = worker_set(executable_, variant, upstream, Endpoint{"127.0.0.1", 0});
+  if (stats_regions) spec.stats = stats_regions(variant.name());
+  Supervisor workers(spec);
+  workers.start();
+  const LoadProgress* self = nullptr;
+  LoadProgress live = progress_of(variant.name(), load, progress, self);
+  self = &live;
+  ReportRow row = load_variant(variant, workers, upstream, std::move(load), path, stop, live);
+  workers.stop();
   return row;
 }
 
 ReportRow Lab::run_target(LoadSpec load, std::stop_token stop, const ProgressFn& progress) {
-  const std::string label = load.target.to_string();
-  return measure(label, std::move(load), 0.0, stop, progress);
+  const LoadProgress* self = nullptr;
+  LoadProgress live = progress_of(load.target.to_string(), load, progress, self);
+  self = &live;
+  return load_target(std::move(load), stop, live);
 }
 
 std::vector<ReportRow> Lab::run_experiment(const ExperimentSpec& experiment, std::stop_token stop,
@@ -112,19 +157,6 @@ std::vector<ReportRow> Lab::run_experiment(const ExperimentSpec& experiment, std
     rows.push_back(run_variant(experiment.variants[i], load, path, stop, progress));
   }
   return rows;
-}
-
-ReportRow Lab::measure(const std::string& label, LoadSpec load, double bound_rps,
-                       std::stop_token stop, const ProgressFn& progress) {
-  const auto total = load.warmup + load.duration;
-  // The engine hands over each second of its timeline as it ends: that is the progress line.
-  LoadProgress live([&](const TimelinePoint& point) {
-    if (!progress) return;
-    const auto elapsed = std::chrono::seconds(point.second + 1);
-    progress(label, std::min<std::chrono::nanoseconds>(elapsed, total), total, live);
-  });
-  ReportRow row{label, run_load(load, stop, &live), bound_rps, std::nullopt};
-  return row;
 }
 
 ProgressFn stderr_progress() {

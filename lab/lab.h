@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <vector>
@@ -8,6 +9,7 @@
 #include "lab/experiment.h"
 #include "lab/report.h"
 #include "workers/shared_stats.h"
+#include "workers/supervisor.h"
 #include "loadgen/engine.h"
 #include "variants/stub.h"
 #include "variants/variant.h"
@@ -28,6 +30,30 @@ uint64_t upstream_connections_at_most(const VariantSpec& variant, int connection
 /// or in a worker (its share of the clients and its upstream connections). Raises the soft
 /// RLIMIT_NOFILE to the hard limit on the way.
 void check_open_files(const VariantSpec& variant, int connections);
+
+/// How a variant's workers reach the upstream: `url`, with the built-in stub's `profile` when
+/// the stub is ours (its delay gives the Little's-law bound and the workers' upstream timeout).
+struct UpstreamRoute {
+  Url url;
+  std::optional<StubProfile> builtin;
+};
+
+/// The worker set that serves `variant` on `listen` and calls `upstream`: the one place that
+/// sets the workers' upstream timeout.
+WorkerSetSpec worker_set(std::string executable, const VariantSpec& variant,
+                         const UpstreamRoute& upstream, const Endpoint& listen);
+
+/// The one path by which a variant is loaded, whoever asked (`iolab run`, an experiment, the
+/// daemon's REST API): points `load` at `workers`' `path`, runs it and returns the row with the
+/// Little's-law bound (a /remote run on the built-in stub), the workers' CPU and RSS during the
+/// run and their restarts. `workers` serves `variant` and stays up; `live` receives the
+/// engine's counters and seconds. Blocks the calling thread.
+ReportRow load_variant(const VariantSpec& variant, const Supervisor& workers,
+                       const UpstreamRoute& upstream, LoadSpec load, const std::string& path,
+                       std::stop_token stop, LoadProgress& live);
+
+/// Loads `load.target` (any admitted URL) as `load` says: the row is labelled by the URL.
+ReportRow load_target(LoadSpec load, std::stop_token stop, LoadProgress& live);
 
 /// Embedded runs: the built-in upstream stub, a variant's worker processes and the load engine,
 /// all on loopback ports chosen by the kernel, torn down after each run.
@@ -56,9 +82,6 @@ class Lab {
   std::function<std::shared_ptr<StatsRegion>(const std::string& variant)> stats_regions;
 
  private:
-  ReportRow measure(const std::string& label, LoadSpec load, double bound_rps, std::stop_token stop,
-                    const ProgressFn& progress);
-
   StubProfile profile_;
   std::string executable_;
   UpstreamStub stub_;

@@ -18,6 +18,8 @@ struct ReportRow {
   /// The variant's workers: peak RSS and threads at the end, CPU used during the run (warm-up
   /// included). Absent for a --target run.
   std::optional<ProcessUsage> usage;
+  /// Workers that died and were restarted during the run.
+  uint64_t worker_restarts = 0;
 
   /// Achieved rate as a percentage of bound_rps; nullopt when the bound is unknown.
   std::optional<double> bound_percent() const;

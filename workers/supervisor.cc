@@ -167,17 +167,18 @@ void Supervisor::run(std::stop_token stop) {
     if (stop.stop_requested()) return;
     for (size_t i = 0; i + 1 < fds.size(); ++i) {
       if (!(fds[i].revents & POLLIN)) continue;
-      std::lock_guard lock(mutex_);
-      Worker& w = workers_[i];
-      ::waitpid(w.pid, nullptr, 0);
-      ::close(w.pidfd);
-      // A short pause keeps a worker that dies at start-up from spinning the machine.
-      pollfd wake{wake_fd_, POLLIN, 0};
-      if (::poll(&wake, 1, poll_ms(kRestartDelay)) > 0 || stop.stop_requested()) {
-        w = Worker{};
-        return;
+      {
+        std::lock_guard lock(mutex_);
+        ::waitpid(workers_[i].pid, nullptr, 0);
+        ::close(workers_[i].pidfd);
+        workers_[i] = Worker{};
       }
-      w = spawn(-1, i);
+      // A short pause keeps a worker that dies at start-up from spinning the machine. It is
+      // taken without the lock: pids() (a /metrics scrape) must not wait for it.
+      pollfd wake{wake_fd_, POLLIN, 0};
+      if (::poll(&wake, 1, poll_ms(kRestartDelay)) > 0 || stop.stop_requested()) return;
+      std::lock_guard lock(mutex_);
+      workers_[i] = spawn(-1, i);
       restarts_.fetch_add(1, std::memory_order_relaxed);
       if (spec_.stats) spec_.stats->layout().restarts.fetch_add(1, std::memory_order_relaxed);
     }

@@ -1,0 +1,93 @@
+#include "daemon/api.h"
+
+#include <algorithm>
+
+#include "daemon/api_http.h"
+#include "daemon/api_views.h"
+
+namespace iolab {
+namespace {
+
+// Compared in constant time: the token is a secret.
+bool token_matches(const std::string& given, const std::string& expected) {
+  unsigned diff = given.size() == expected.size() ? 0 : 1;
+  for (size_t i = 0; i < std::min(given.size(), expected.size()); ++i) {
+    diff |= static_cast<unsigned>(given[i] ^ expected[i]);
+  }
+  return diff == 0;
+}
+
+void render_server_error(const httplib::Request& req, httplib::Response& res) {
+  if (!res.body.empty()) return;
+  if (res.status == 413) {
+    reply_error(res, ApiError(413, "body_too_large",
+                              "the request body exceeds " + std::to_string(kMaxBodyBytes) + " bytes",
+                              "body"));
+  } else if (res.status == 404) {
+    reply_error(res, ApiError(404, "not_found", "no such path: " + req.path, "path"));
+  } else {
+    reply_error(res, ApiError(res.status, "bad_request", "the request was refused"));
+  }
+}
+
+}  // namespace
+
+httplib::Server::Handler wrap(ApiHandler handler) {
+  return [handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+    try {
+      handler(req, res);
+    } catch (const ApiError& e) {
+      reply_error(res, e);
+    } catch (const std::exception& e) {
+      reply_error(res, ApiError(500, "internal", e.what()));
+    }
+  };
+}
+
+httplib::Server::Handler wrap(ApiContext& api, ApiRoute route) {
+  return wrap([&api, route](const httplib::Request& req, httplib::Response& res) {
+    route(api, req, res);
+  });
+}
+
+void install_api(httplib::Server& s, ApiContext& api) {
+  s.set_tcp_nodelay(true);
+  s.set_payload_max_length(kMaxBodyBytes);
+  s.set_keep_alive_timeout(2);
+  s.set_pre_routing_handler([&api](const httplib::Request& req, httplib::Response& res) {
+    if (api.token.empty() || req.path == "/healthz") {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    if (token_matches(req.get_header_value("Authorization"), "Bearer " + api.token)) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    reply_error(res, ApiError(401, "unauthorized", "a valid 'Authorization: Bearer' is needed",
+                              "Authorization"));
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  s.set_error_handler(render_server_error);
+  s.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown error";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        reply_error(res, ApiError(500, "internal", what));
+      });
+  add_health_routes(s, api);
+  add_variant_routes(s, api);
+  add_run_routes(s, api);
+  add_experiment_routes(s, api);
+  add_history_routes(s, api);
+}
+
+nlohmann::json show_run(const ApiContext& api, const RunRecord& run, bool full) {
+  // The queue lets go of a run just after storing its end: a final run shows no progress.
+  return run_json(run, run.state == RunState::kRunning ? api.queue.progress(run.id) : std::nullopt,
+                  full);
+}
+
+}  // namespace iolab

@@ -1,0 +1,22 @@
+#pragma once
+
+#include <cstddef>
+
+#include "daemon/api.h"
+#include "daemon/api_requests.h"
+#include "lab/experiment.h"
+
+namespace iolab {
+
+// What the run queue executes for the REST API. Both go through lab/ (load_variant(),
+// load_target(), Lab::run_variant()): the daemon has no run path of its own.
+
+/// An ad-hoc run (POST /api/v1/runs): `request.target`, or the active variant leased from the
+/// host for the run's length. Its load counts in /metrics under scenario "adhoc".
+RunQueue::Job adhoc_run_job(ApiContext& api, RunBody request);
+
+/// Row `row` of `experiment` (POST /api/v1/experiments): a fresh Lab with the experiment's
+/// upstream. Its load counts in /metrics under the row's scenario.
+RunQueue::Job experiment_row_job(ApiContext& api, ExperimentSpec experiment, size_t row);
+
+}  // namespace iolab
