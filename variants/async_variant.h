@@ -9,13 +9,15 @@
 
 namespace iolab {
 
+class AsyncLoop;
+
 /// aiohttp's model: one epoll event loop per worker process serving every connection, with
 /// non-blocking upstream calls over a pool of keep-alive connections. Nothing blocks: a request
 /// waiting for its upstream costs a few hundred bytes of state, not a thread or a stack.
 class AsyncVariant final : public Variant {
  public:
   /// `pool_size` caps the upstream connections (0: no cap); a request that finds none free
-  /// waits for one, and that wait is recorded as pool wait.
+  /// waits for one, and that wait is recorded as pool wait (see AsyncUpstreamPool).
   AsyncVariant(UpstreamOptions upstream, int pool_size);
   ~AsyncVariant() override;
 
@@ -25,12 +27,10 @@ class AsyncVariant final : public Variant {
   const ServerStats& stats() const override { return stats_; }
 
  private:
-  class Loop;
-
   UpstreamOptions upstream_;
   int pool_size_;
   ServerStats stats_;
-  std::unique_ptr<Loop> loop_;
+  std::unique_ptr<AsyncLoop> loop_;
   std::jthread thread_;
 };
 

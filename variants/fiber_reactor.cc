@@ -22,7 +22,12 @@ thread_local FiberReactor* t_reactor = nullptr;
 FiberReactor::FiberReactor() {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (epoll_fd_ < 0 || wake_fd_ < 0) throw StartError("fiber reactor: epoll set-up failed");
+  if (epoll_fd_ < 0 || wake_fd_ < 0) {
+    for (int fd : {epoll_fd_, wake_fd_}) {
+      if (fd >= 0) ::close(fd);
+    }
+    throw StartError("fiber reactor: epoll set-up failed");
+  }
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = kWakeKey;
@@ -59,7 +64,13 @@ void FiberReactor::close(int fd) {
 
 FiberReactor::WaitResult FiberReactor::wait(int fd, uint32_t events, Clock::time_point deadline,
                                             Clock::time_point* ready_at) {
-  if (stop_requested()) return WaitResult::kStopped;
+  if (stop_requested()) {
+    // The stop may be seen here first, by a fiber that did not sleep in suspend_until(); the
+    // fibers parked before it must hear of it now, since the thread may never sleep there again
+    // (FiberVariant::run's main fiber yields until every connection's fiber is gone).
+    wake_all_stopped();
+    return WaitResult::kStopped;
+  }
   Slot& slot = slots_[static_cast<size_t>(fd)];
   // Hang-ups and errors count as readiness for any wait: the next call will see them.
   const uint32_t match = events | EPOLLERR | EPOLLHUP | EPOLLRDHUP;
@@ -97,6 +108,9 @@ void FiberReactor::request_stop() {
 }
 
 void FiberReactor::wake_all_stopped() {
+  // Once is enough: no fiber parks after its thread has seen the stop (wait() checks first).
+  if (stop_woken_) return;
+  stop_woken_ = true;
   const auto now = Clock::now();
   for (Slot& slot : slots_) {
     if (slot.waiter) wake(slot, WaitResult::kStopped, now);

@@ -41,7 +41,8 @@ class FiberReactor final : public boost::fibers::algo::round_robin {
   WaitResult wait(int fd, uint32_t events, Clock::time_point deadline = Clock::time_point::max(),
                   Clock::time_point* ready_at = nullptr);
 
-  /// From any thread: every current and future wait() returns kStopped.
+  /// From any thread: every current and future wait() returns kStopped. The parked fibers are
+  /// woken by the first of the reactor's thread to see the stop: a wait() or suspend_until().
   void request_stop();
   bool stop_requested() const { return stopping_.load(std::memory_order_acquire); }
 
@@ -71,7 +72,8 @@ class FiberReactor final : public boost::fibers::algo::round_robin {
   int wake_fd_ = -1;
   uint64_t next_wait_id_ = 0;
   std::atomic<bool> stopping_{false};
-  std::mutex stop_mutex_;  // Orders request_stop() before the destructor closes wake_fd_.
+  bool stop_woken_ = false;  // The parked fibers were woken with kStopped (reactor thread only).
+  std::mutex stop_mutex_;    // Orders request_stop() before the destructor closes wake_fd_.
   std::vector<Slot> slots_;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
 };

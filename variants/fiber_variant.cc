@@ -211,15 +211,27 @@ uint16_t FiberVariant::start(const Endpoint& listen) {
   }
   const int fd = open_listener(listen, /*reuse_port=*/true);
   const uint16_t port = bound_port(fd);
+  // stop() needs the reactor to reach the thread: do not return before it exists.
   std::promise<void> ready;
   auto ready_future = ready.get_future();
   thread_ = std::jthread([this, fd, &ready] {
-    boost::fibers::use_scheduling_algorithm<FiberReactor>();
+    try {
+      boost::fibers::use_scheduling_algorithm<FiberReactor>();
+    } catch (...) {
+      ::close(fd);
+      ready.set_exception(std::current_exception());
+      return;
+    }
     reactor_.store(FiberReactor::current(), std::memory_order_release);
     ready.set_value();
     run(fd);
   });
-  ready_future.wait();
+  try {
+    ready_future.get();
+  } catch (...) {
+    thread_.join();
+    throw;
+  }
   return port;
 }
 
@@ -227,6 +239,7 @@ void FiberVariant::stop() {
   if (!thread_.joinable()) return;
   reactor_.load(std::memory_order_acquire)->request_stop();
   thread_.join();
+  reactor_.store(nullptr, std::memory_order_release);
 }
 
 // The thread's main fiber: accepts, and starts a fiber per connection.
@@ -306,6 +319,9 @@ void FiberVariant::serve(int fd) {
       status = 200;
       answer = http_response(200, "text/plain", kPlaintextBody, keep_alive);
     } else if (head.path == "/remote") {
+      // Stopping: abandon it. With a blocking upstream each request would otherwise hold the
+      // whole thread, one after the other, and stop() would wait for all of them.
+      if (reactor.stop_requested()) return reactor.close(fd);
       route = Route::kRemote;
       const auto called = Clock::now();
       const UpstreamAnswer a =

@@ -85,8 +85,12 @@ class UpstreamStub::Loop {
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
     timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (epoll_fd_ < 0 || timer_fd_ < 0 || wake_fd_ < 0)
+    if (epoll_fd_ < 0 || timer_fd_ < 0 || wake_fd_ < 0) {
+      for (int fd : {epoll_fd_, timer_fd_, wake_fd_}) {
+        if (fd >= 0) ::close(fd);
+      }
       throw StartError("stub: epoll set-up failed");
+    }
     add(listen_fd_, EPOLLIN);
     add(timer_fd_, EPOLLIN);
     add(wake_fd_, EPOLLIN);
@@ -333,7 +337,14 @@ UpstreamStub::~UpstreamStub() { stop(); }
 uint16_t UpstreamStub::start(const Endpoint& listen) {
   const int fd = open_listener(listen, /*reuse_port=*/false);
   port_ = bound_port(fd);
-  loop_ = std::make_unique<Loop>(*this, fd);
+  try {
+    loop_ = std::make_unique<Loop>(*this, fd);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  // The listener is in the epoll set and listening: connections queue in its backlog until the
+  // thread's first epoll_wait, and a stop() before that is seen through the eventfd.
   thread_ = std::jthread([this](std::stop_token stop) { loop_->run(stop); });
   return port_;
 }

@@ -1,7 +1,9 @@
 #include "variants/threads_variant.h"
 
+#include <fcntl.h>
 #include <httplib.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -21,6 +23,9 @@ constexpr int kBacklog = 4096;
 
 // How often the watchdog looks for upstream calls past their deadline: their lateness.
 constexpr auto kWatchdogTick = std::chrono::milliseconds(10);
+
+// How long start() waits for the listener thread to reach httplib's accept loop.
+constexpr auto kAcceptLoopStartLimit = std::chrono::seconds(10);
 
 }  // namespace
 
@@ -72,7 +77,13 @@ std::string ThreadsVariant::name() const { return "threads:" + std::to_string(th
 uint16_t ThreadsVariant::start(const Endpoint& listen) {
   server_ = std::make_unique<httplib::Server>();
   const int threads = threads_;
-  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  // listen_internal() calls new_task_queue() once, right after it sets is_running(): from then
+  // on httplib's stop() takes effect (before, it is a no-op), so this is where start() may return.
+  server_->new_task_queue = [this, threads] {
+    auto* pool = new httplib::ThreadPool(threads);
+    set_listen_state(ListenState::kAccepting);
+    return pool;
+  };
   server_->set_tcp_nodelay(true);
   // Under load the next request follows at once; a short idle wait lets stop() return quickly.
   server_->set_keep_alive_timeout(1);
@@ -108,24 +119,54 @@ uint16_t ThreadsVariant::start(const Endpoint& listen) {
   }
   if (port <= 0) throw StartError("threads variant: cannot listen on " + listen.to_string());
   ::listen(listen_fd, kBacklog);
+  // httplib closes its descriptor of the socket in stop() or when accept() fails; shutting down
+  // our own duplicate ends the accept loop in every state without touching a number it may
+  // have closed (and another thread reused) meanwhile.
+  stop_fd_ = ::fcntl(listen_fd, F_DUPFD_CLOEXEC, 0);
+  if (stop_fd_ < 0) throw StartError("threads variant: cannot duplicate the listening socket");
 
   watchdog_ = std::jthread([this](const std::stop_token& stop) { watch_deadlines(stop); });
-  listener_ = std::jthread([this] { server_->listen_after_bind(); });
-  // stop() is a no-op until the accept loop runs, so do not return before it does.
-  const auto deadline = Clock::now() + 5s;
-  while (!server_->is_running()) {
-    if (Clock::now() > deadline) throw StartError("threads variant: accept loop did not start");
-    std::this_thread::sleep_for(1ms);
+  listener_ = std::jthread([this] {
+    server_->listen_after_bind();
+    set_listen_state(ListenState::kEnded);
+  });
+  std::unique_lock lock(listen_mutex_);
+  const bool started = listen_changed_.wait_for(
+      lock, kAcceptLoopStartLimit, [this] { return listen_state_ != ListenState::kStarting; });
+  const bool accepting = listen_state_ == ListenState::kAccepting;
+  lock.unlock();
+  if (!accepting) {
+    stop();
+    throw StartError(started ? "threads variant: the accept loop ended at once"
+                             : "threads variant: the accept loop did not start within 10 s");
   }
   return static_cast<uint16_t>(port);
+}
+
+void ThreadsVariant::set_listen_state(ListenState state) {
+  {
+    const std::lock_guard lock(listen_mutex_);
+    listen_state_ = state;
+  }
+  listen_changed_.notify_all();
+}
+
+void ThreadsVariant::end_accept_loop() {
+  // Once is_running() is true this closes httplib's descriptor, and the pool's keep-alive loops
+  // end after their request in hand. Before, it does nothing: the shutdown below then makes the
+  // accept loop's accept() fail (EINVAL) as soon as it is called, and it ends.
+  server_->stop();
+  if (stop_fd_ >= 0) ::shutdown(stop_fd_, SHUT_RDWR);
 }
 
 void ThreadsVariant::stop() {
   if (!server_) return;
   // The watchdog outlives the pool: a pool thread stuck in an upstream call is freed by it.
-  server_->stop();
+  end_accept_loop();
   if (listener_.joinable()) listener_.join();
   server_.reset();
+  if (stop_fd_ >= 0) ::close(stop_fd_);
+  stop_fd_ = -1;
   watchdog_.request_stop();
   if (watchdog_.joinable()) watchdog_.join();
   const std::lock_guard lock(calls_mutex_);

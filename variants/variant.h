@@ -30,8 +30,67 @@ struct VariantSpec {
 /// The kinds this build can run.
 const std::vector<std::string>& variant_kinds();
 
-/// Parses "threads:100" (or a bare kind). On failure returns nullopt and sets `error` to a
-/// one-line reason naming what is wrong.
+/// A sized field of VariantSpec.
+enum class VariantField : uint8_t { kThreads, kWorkers, kPoolSize, kStackBytes };
+
+/// The field's name as VariantSpec, the REST body and experiment files spell it: "pool_size".
+std::string_view variant_field_name(VariantField field);
+
+/// What is wrong with one field of a VariantSpec. A value, never thrown: callers at the edges
+/// turn it into their own error (a usage error naming the flag, a REST 422, a config error with
+/// file:line).
+struct VariantLimitError {
+  enum class Reason : uint8_t {
+    kOutOfRange,     ///< The value is outside [min, max].
+    kNotApplicable,  ///< The kind takes no such field (a pool on "fiber", threads on "async").
+  };
+  VariantField field;
+  Reason reason;
+  int64_t value = 0;  ///< The value given.
+  int64_t min = 0;    ///< The allowed range, for kOutOfRange.
+  int64_t max = 0;
+  /// Why, without the field's name, so that a caller can put its own name first (a flag, a YAML
+  /// key): "must be between 1 and 10000, got 0", "only kind 'async' has a pool".
+  std::string message;
+
+  /// The field's name and the reason: "threads must be between 1 and 10000, got 0" (a
+  /// not-applicable message already names the field).
+  std::string to_string() const;
+};
+
+/// The one place that knows which values a VariantSpec may hold: `threads` (kind "threads"
+/// only), `workers` (every kind), `pool_size` (kind "async" only, 0: no cap) and `stack_bytes`
+/// (the fiber kinds only). Every front end (command line, REST, experiment files, worker
+/// processes) checks through it. Stateless; thread-safe.
+class VariantLimits {
+ public:
+  /// An inclusive range.
+  struct Range {
+    int64_t min;
+    int64_t max;
+  };
+
+  static constexpr Range kThreads{1, 10000};
+  static constexpr Range kWorkers{1, 64};
+  static constexpr Range kPoolSize{0, 1000000};
+  static constexpr Range kStackBytes{16 * 1024, 64 * 1024 * 1024};
+
+  /// The allowed values of `field`, whatever the kind.
+  static Range range(VariantField field);
+  /// Whether kind `kind` takes `field` at all (`workers`: every kind).
+  static bool applies(std::string_view kind, VariantField field);
+  /// Checks `value` given for `field` of a variant of kind `kind`: first whether the kind takes
+  /// the field, then the range. nullopt when allowed.
+  static std::optional<VariantLimitError> check(std::string_view kind, VariantField field,
+                                                int64_t value);
+  /// Checks every field of `spec`, in the order threads, workers, pool_size, stack_bytes; the
+  /// first error, or nullopt. A field the kind does not take is an error only when it differs
+  /// from VariantSpec's default (the spec may have been filled field by field).
+  static std::optional<VariantLimitError> check(const VariantSpec& spec);
+};
+
+/// Parses "threads:100" (or a bare kind); the thread count is checked by VariantLimits. On
+/// failure returns nullopt and sets `error` to a one-line reason naming what is wrong.
 std::optional<VariantSpec> parse_variant(std::string_view text, std::string* error = nullptr);
 
 /// Where a variant's /remote goes and how long it waits.
