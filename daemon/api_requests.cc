@@ -101,6 +101,23 @@ std::chrono::nanoseconds JsonBody::duration(const std::string& key, std::chrono:
   return *d;
 }
 
+namespace {
+
+// One sized field of a variant body, as VariantLimits allows it: a field the kind does not take
+// is a 422, a value out of range a 422 from JsonBody::integer.
+std::optional<int64_t> variant_field(const JsonBody& b, const std::string& kind, VariantField f) {
+  const std::string key(variant_field_name(f));
+  if (!b.has(key)) return std::nullopt;
+  const VariantLimits::Range range = VariantLimits::range(f);
+  if (!VariantLimits::applies(kind, f)) {
+    const auto e = VariantLimits::check(kind, f, range.min);
+    throw ApiError(422, "not_applicable", e ? e->message : key + " does not apply", key);
+  }
+  return b.integer(key, range.min, range.max);
+}
+
+}  // namespace
+
 VariantSpec variant_from_body(const JsonBody& b) {
   if (!b.has("kind")) throw ApiError(400, "missing_field", "kind is required", "kind");
   VariantSpec v;
@@ -112,26 +129,16 @@ VariantSpec variant_from_body(const JsonBody& b) {
     throw ApiError(422, "unknown_kind", "unknown variant kind '" + v.kind + "' (" + list + ")",
                    "kind");
   }
-  if (v.kind == "threads") {
-    if (!b.has("threads")) {
-      throw ApiError(400, "missing_field", "kind 'threads' needs threads", "threads");
-    }
-    v.threads = static_cast<int>(b.integer("threads", 1, kApiMaxPoolThreads));
-  } else if (b.has("threads")) {
-    throw ApiError(422, "not_applicable", "only kind 'threads' takes threads", "threads");
+  if (v.kind == "threads" && !b.has("threads")) {
+    throw ApiError(400, "missing_field", "kind 'threads' needs threads", "threads");
   }
-  if (b.has("workers")) v.workers = static_cast<int>(b.integer("workers", 1, kApiMaxWorkers));
-  if (b.has("pool_size")) {
-    if (v.kind != "async") {
-      throw ApiError(422, "not_applicable", "only kind 'async' has a pool", "pool_size");
-    }
-    v.pool_size = static_cast<int>(b.integer("pool_size", 0, 1000000));
+  if (auto n = variant_field(b, v.kind, VariantField::kThreads)) v.threads = static_cast<int>(*n);
+  if (auto n = variant_field(b, v.kind, VariantField::kWorkers)) v.workers = static_cast<int>(*n);
+  if (auto n = variant_field(b, v.kind, VariantField::kPoolSize)) {
+    v.pool_size = static_cast<int>(*n);
   }
-  if (b.has("stack_bytes")) {
-    if (v.kind.rfind("fiber", 0) != 0) {
-      throw ApiError(422, "not_applicable", "only fiber kinds have stacks", "stack_bytes");
-    }
-    v.stack_bytes = static_cast<size_t>(b.integer("stack_bytes", 16 * 1024, 64 << 20));
+  if (auto n = variant_field(b, v.kind, VariantField::kStackBytes)) {
+    v.stack_bytes = static_cast<size_t>(*n);
   }
   return v;
 }

@@ -23,8 +23,6 @@ namespace iolab {
 
 /// Ceilings of the request fields (also shown by GET /api/v1/variants).
 inline constexpr int kApiMaxLoadThreads = 256;
-inline constexpr int kApiMaxWorkers = 64;
-inline constexpr int kApiMaxPoolThreads = 10000;
 inline constexpr size_t kApiMaxPathBytes = 2048;
 inline constexpr double kApiMaxRate = 1e9;
 inline constexpr std::chrono::nanoseconds kApiMaxTimeout = std::chrono::minutes(10);

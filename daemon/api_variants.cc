@@ -19,20 +19,21 @@ json active_json(const std::optional<VariantHost::Active>& a) {
 
 // The parameters each kind takes, with their ranges (VariantLimits).
 json kinds_json() {
-  const json workers = {{"type", "integer"}, {"min", 1}, {"max", kApiMaxWorkers}, {"default", 2}};
+  const VariantSpec defaults;
+  const std::pair<VariantField, json> fields[] = {
+      {VariantField::kThreads, {{"required", true}}},
+      {VariantField::kWorkers, {{"default", defaults.workers}}},
+      {VariantField::kPoolSize, {{"default", defaults.pool_size}}},
+      {VariantField::kStackBytes, {{"default", defaults.stack_bytes}}}};
   json kinds = json::array();
   for (const auto& kind : variant_kinds()) {
-    json params = {{"workers", workers}};
-    if (kind == "threads") {
-      params["threads"] = {
-          {"type", "integer"}, {"min", 1}, {"max", kApiMaxPoolThreads}, {"required", true}};
-    }
-    if (kind == "async") {
-      params["pool_size"] = {{"type", "integer"}, {"min", 0}, {"max", 1000000}, {"default", 0}};
-    }
-    if (kind.rfind("fiber", 0) == 0) {
-      params["stack_bytes"] = {
-          {"type", "integer"}, {"min", 16 * 1024}, {"max", 64 << 20}, {"default", 64 * 1024}};
+    json params = json::object();
+    for (const auto& [field, extra] : fields) {
+      if (!VariantLimits::applies(kind, field)) continue;
+      const VariantLimits::Range range = VariantLimits::range(field);
+      json p = {{"type", "integer"}, {"min", range.min}, {"max", range.max}};
+      p.update(extra);
+      params[std::string(variant_field_name(field))] = p;
     }
     kinds.push_back({{"kind", kind}, {"parameters", params}});
   }

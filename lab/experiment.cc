@@ -16,7 +16,6 @@ namespace {
 
 constexpr int kMaxConnections = 100000;
 constexpr int kMaxLoadThreads = 256;
-constexpr int kMaxWorkers = 64;
 
 }  // namespace
 
@@ -113,21 +112,24 @@ ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string&
     if (base.kind.find(':') != std::string::npos) {
       r.fail(v["kind"], key + ".kind", "a kind has no ':' (a pool size goes in threads)");
     }
-    if (v["workers"]) base.workers = r.integer(v["workers"], key + ".workers", 1, kMaxWorkers);
-    if (v["pool_size"]) {
-      if (base.kind != "async")
-        r.fail(v["pool_size"], key + ".pool_size", "only kind 'async' has a pool");
-      base.pool_size = r.integer(v["pool_size"], key + ".pool_size", 0, 1000000);
-    }
-    if (v["stack_bytes"]) {
-      if (base.kind.rfind("fiber", 0) != 0) {
-        r.fail(v["stack_bytes"], key + ".stack_bytes", "only fiber kinds have stacks");
+    const auto sized = [&](VariantField f) -> std::optional<int64_t> {
+      const std::string name(variant_field_name(f));
+      const auto node = v[name];
+      if (!node) return std::nullopt;
+      const VariantLimits::Range range = VariantLimits::range(f);
+      if (!VariantLimits::applies(base.kind, f)) {
+        r.fail(node, key + "." + name, VariantLimits::check(base.kind, f, range.min)->message);
       }
-      base.stack_bytes = static_cast<size_t>(
-          r.integer(v["stack_bytes"], key + ".stack_bytes", 16 * 1024, 64 * 1024 * 1024));
-    }
-    if (base.kind != "threads") {
-      if (v["threads"]) r.fail(v["threads"], key + ".threads", "only kind 'threads' takes threads");
+      return r.integer(node, key + "." + name, range.min, range.max);
+    };
+    if (auto n = sized(VariantField::kWorkers)) base.workers = static_cast<int>(*n);
+    if (auto n = sized(VariantField::kPoolSize)) base.pool_size = static_cast<int>(*n);
+    if (auto n = sized(VariantField::kStackBytes)) base.stack_bytes = static_cast<size_t>(*n);
+    if (!VariantLimits::applies(base.kind, VariantField::kThreads)) {
+      if (v["threads"]) {
+        r.fail(v["threads"], key + ".threads",
+               VariantLimits::check(base.kind, VariantField::kThreads, 1)->message);
+      }
       spec.variants.push_back(base);
       spec.points.push_back(point);
       continue;
@@ -143,7 +145,8 @@ ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string&
     if (sizes.empty()) r.fail(threads, key + ".threads", "empty list");
     for (const auto& t : sizes) {
       VariantSpec s = base;
-      s.threads = r.integer(t, key + ".threads", 1, 10000);
+      s.threads = static_cast<int>(r.integer(t, key + ".threads", VariantLimits::kThreads.min,
+                                             VariantLimits::kThreads.max));
       spec.variants.push_back(s);
       spec.points.push_back(point);
     }

@@ -33,7 +33,7 @@ void variant(const std::string& body) {
   const iolab::VariantSpec v = iolab::variant_from_body(b);
   const auto back = iolab::parse_variant(v.name());
   check(back && back->kind == v.kind && back->threads == v.threads);
-  check(v.workers >= 1 && v.workers <= iolab::kApiMaxWorkers);
+  check(v.workers >= 1 && v.workers <= iolab::VariantLimits::kWorkers.max);
   check(v.pool_size >= 0 && v.stack_bytes >= 16 * 1024);
 }
 
