@@ -335,4 +335,210 @@ double student_t_test(std::span<const double> a, std::span<const double> b) {
   return student_two_sided((mean_a - mean_b) / scale, df);
 }
 
+// ---- Change points --------------------------------------------------------------------------
+
+namespace {
+
+/// Q̂ of Matteson & James (α = 1) for any split of one window in O(1), from 2-D prefix sums of
+/// the distances |x_i − x_j|. O(w²) doubles for a window of w points.
+class EnergyDistance {
+ public:
+  explicit EnergyDistance(std::span<const double> values)
+      : width_(values.size() + 1), prefix_(width_ * width_, 0.0) {
+    for (size_t i = 0; i < values.size(); ++i) {
+      for (size_t j = 0; j < values.size(); ++j) {
+        prefix_[(i + 1) * width_ + j + 1] = std::fabs(values[i] - values[j]) +
+                                            prefix_[i * width_ + j + 1] +
+                                            prefix_[(i + 1) * width_ + j] - prefix_[i * width_ + j];
+      }
+    }
+  }
+
+  /// Q̂ between [s, tau) and [tau, kappa); s < tau < kappa.
+  double q(size_t s, size_t tau, size_t kappa) const {
+    const auto m = static_cast<double>(tau - s);
+    const auto k = static_cast<double>(kappa - tau);
+    const double between = block(s, tau, tau, kappa) / (m * k);
+    // A block over one segment holds each pair twice; C(m, 2) pairs.
+    const double within_x = m > 1 ? block(s, tau, s, tau) / (m * (m - 1)) : 0;
+    const double within_y = k > 1 ? block(tau, kappa, tau, kappa) / (k * (k - 1)) : 0;
+    return m * k / (m + k) * (2 * between - within_x - within_y);
+  }
+
+ private:
+  double block(size_t r0, size_t r1, size_t c0, size_t c1) const {
+    return prefix_[r1 * width_ + c1] - prefix_[r0 * width_ + c1] - prefix_[r1 * width_ + c0] +
+           prefix_[r0 * width_ + c0];
+  }
+
+  size_t width_;
+  std::vector<double> prefix_;
+};
+
+/// The split of [s, e) (a segment between two found points) with the largest Q̂ over every
+/// tau in (s, e) and kappa in (tau, e]; kappa < e lets a short recent level stand out.
+struct Split {
+  size_t tau = 0;
+  double q = -kInf;
+};
+Split best_split(const EnergyDistance& energy, size_t s, size_t e) {
+  Split best;
+  for (size_t tau = s + 1; tau < e; ++tau) {
+    for (size_t kappa = tau + 1; kappa <= e; ++kappa) {
+      const double q = energy.q(s, tau, kappa);
+      if (q > best.q) best = {tau, q};
+    }
+  }
+  return best;
+}
+
+/// Adds to `found` the weak change points of series[start, end): split at the best Q̂ over all
+/// segments while the split's t-test p ≤ weak_p (Otava's hierarchical E-divisive).
+void bisect_window(std::span<const double> series, size_t start, size_t end, double weak_p,
+                   std::vector<size_t>& found) {
+  const std::span<const double> window = series.subspan(start, end - start);
+  const EnergyDistance energy(window);
+  std::vector<size_t> cuts = {0, window.size()};
+  for (;;) {
+    Split best;
+    size_t seg = 0;
+    for (size_t i = 0; i + 1 < cuts.size(); ++i) {
+      if (cuts[i + 1] - cuts[i] < 2) continue;
+      const Split split = best_split(energy, cuts[i], cuts[i + 1]);
+      if (split.q > best.q) {
+        best = split;
+        seg = i;
+      }
+    }
+    if (best.tau == 0) break;
+    const double p = student_t_test(window.subspan(cuts[seg], best.tau - cuts[seg]),
+                                    window.subspan(best.tau, cuts[seg + 1] - best.tau));
+    if (p > weak_p) break;
+    cuts.insert(cuts.begin() + static_cast<std::ptrdiff_t>(seg + 1), best.tau);
+  }
+  for (size_t i = 1; i + 1 < cuts.size(); ++i) found.push_back(start + cuts[i]);
+}
+
+/// The change at cuts[i] against its neighbours cuts[i−1] and cuts[i+1] (0 and the end at
+/// the edges).
+ChangePoint describe_change(std::span<const double> series, const std::vector<size_t>& cuts,
+                            size_t i) {
+  const size_t from = i == 0 ? 0 : cuts[i - 1];
+  const size_t to = i + 1 == cuts.size() ? series.size() : cuts[i + 1];
+  const auto before = series.subspan(from, cuts[i] - from);
+  const auto after = series.subspan(cuts[i], to - cuts[i]);
+  ChangePoint change;
+  change.index = cuts[i];
+  change.mean_before = mean_of(before);
+  change.mean_after = mean_of(after);
+  change.relative_change = change.mean_before == 0 ? 0 : change.mean_after / change.mean_before - 1;
+  change.p = student_t_test(before, after);
+  return change;
+}
+
+/// Otava's split and merge over one series, without the outlier rule.
+std::vector<ChangePoint> detect(std::span<const double> series, const ChangePointOptions& options) {
+  const size_t window = std::max<size_t>(options.window, 3);
+  // Otava's first pass: a looser p finds "weak" points that the merge then re-tests together.
+  const double weak_p = options.max_p < 0.05 ? options.max_p * 10 : options.max_p;
+  std::vector<size_t> cuts;
+  for (size_t start = 0; start < series.size();) {
+    const size_t end = std::min(start + window, series.size());
+    const size_t before = cuts.size();
+    bisect_window(series, start, end, weak_p, cuts);
+    const size_t last =
+        cuts.size() > before
+            ? *std::max_element(cuts.begin() + static_cast<std::ptrdiff_t>(before), cuts.end())
+            : 0;
+    start = std::max(last, start + window / 2);
+  }
+  std::sort(cuts.begin(), cuts.end());
+  cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+
+  // Merge: drop the weakest point and re-test its neighbours until every one holds.
+  std::vector<ChangePoint> changes;
+  for (;;) {
+    changes.clear();
+    for (size_t i = 0; i < cuts.size(); ++i) changes.push_back(describe_change(series, cuts, i));
+    if (changes.empty()) break;
+    auto weakest = std::max_element(changes.begin(), changes.end(),
+                                    [](const auto& a, const auto& b) { return a.p < b.p; });
+    if (weakest->p <= options.max_p) {
+      weakest = std::min_element(changes.begin(), changes.end(), [](const auto& a, const auto& b) {
+        return std::fabs(a.relative_change) < std::fabs(b.relative_change);
+      });
+      if (std::fabs(weakest->relative_change) >= options.min_relative_change) break;
+    }
+    cuts.erase(cuts.begin() + (weakest - changes.begin()));
+  }
+  return changes;
+}
+
+}  // namespace
+
+ChangePoints change_points(std::span<const double> series, const ChangePointOptions& options) {
+  ChangePoints out;
+  std::vector<double> kept(series.begin(), series.end());
+  std::vector<size_t> original(series.size());  // index in `series` of each kept point
+  std::iota(original.begin(), original.end(), size_t{0});
+  const size_t min_segment = std::max<size_t>(options.min_segment, 1);
+  for (;;) {
+    std::vector<ChangePoint> changes = detect(kept, options);
+    // A change must be carried by at least min_segment points after it that sit nearer the new
+    // level than the old (levels as medians, which one wild point cannot drag). Points that
+    // carry a change alone, or fill a segment too short to be a level, are outliers: set them
+    // aside and search again, so that one wild night neither fakes nor hides a change.
+    std::vector<bool> outlier(kept.size(), false);
+    bool any = false;
+    auto set_aside = [&](size_t from, size_t to) {
+      std::fill(outlier.begin() + static_cast<std::ptrdiff_t>(from),
+                outlier.begin() + static_cast<std::ptrdiff_t>(to), true);
+      any = true;
+    };
+    const std::span<const double> all(kept);
+    if (!changes.empty() && changes.front().index < min_segment)
+      set_aside(0, changes.front().index);
+    for (size_t i = 0; i < changes.size(); ++i) {
+      const size_t from = i == 0 ? 0 : changes[i - 1].index;
+      const size_t at = changes[i].index;
+      const size_t to = i + 1 == changes.size() ? kept.size() : changes[i + 1].index;
+      if (to - at < min_segment) {
+        set_aside(at, to);
+        continue;
+      }
+      const double old_level = median_of(all.subspan(from, at - from));
+      const double new_level = median_of(all.subspan(at, to - at));
+      size_t carriers = 0;
+      size_t farthest = at;  // the point that moved most, should no point be nearer new_level
+      for (size_t j = at; j < to; ++j) {
+        carriers += std::fabs(kept[j] - new_level) < std::fabs(kept[j] - old_level);
+        if (std::fabs(kept[j] - old_level) > std::fabs(kept[farthest] - old_level)) farthest = j;
+      }
+      if (carriers >= min_segment) continue;
+      if (carriers == 0) set_aside(farthest, farthest + 1);
+      for (size_t j = at; j < to && carriers > 0; ++j) {
+        if (std::fabs(kept[j] - new_level) < std::fabs(kept[j] - old_level)) set_aside(j, j + 1);
+      }
+    }
+    if (!any) {
+      for (ChangePoint& change : changes) change.index = original[change.index];
+      out.changes = std::move(changes);
+      break;
+    }
+    size_t write = 0;
+    for (size_t i = 0; i < kept.size(); ++i) {
+      if (outlier[i]) {
+        out.outliers.push_back(original[i]);
+      } else {
+        kept[write] = kept[i];
+        original[write++] = original[i];
+      }
+    }
+    kept.resize(write);
+    original.resize(write);
+  }
+  std::sort(out.outliers.begin(), out.outliers.end());
+  return out;
+}
+
 }  // namespace iolab

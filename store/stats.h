@@ -1,10 +1,10 @@
 #pragma once
 
 // Statistics for verdicts one can trust (issue 14): the median of repeated trials with a
-// distribution-free interval, a two-sided Mann–Whitney U test between two sets of trials and an
-// interval for the ratio new/base. Pure functions on plain numbers: no I/O, no clock, no global
-// state; every function is safe to call from any thread at once. Modelled on Go's benchstat
-// (golang/perf benchmath).
+// distribution-free interval, a two-sided Mann–Whitney U test between two sets of trials, an
+// interval for the ratio new/base, and change points in a nightly series. Pure functions on
+// plain numbers: no I/O, no clock, no global state; every function is safe to call from any
+// thread at once. Modelled on Go's benchstat (golang/perf benchmath) and Apache Otava.
 
 #include <cstddef>
 #include <span>
@@ -77,6 +77,47 @@ struct RatioCi {
 /// says significant at 1 − confidence. Values must be > 0 (req/s, seconds).
 RatioCi ratio_with_ci(std::span<const double> base, std::span<const double> next,
                       double confidence = 0.95);
+
+/// Settings of change-point detection; an experiment's `regression:` keys map onto these.
+struct ChangePointOptions {
+  double max_p = 0.001;  ///< A change is declared only with a t-test p-value ≤ this.
+  size_t window = 50;    ///< Points per sliding window of the search (Otava: ≤ 50).
+  /// A change must be carried by at least this many points after it (points nearer the new
+  /// level than the old): a night that reverts the next night is an outlier, never a change,
+  /// and the latest night alone is not yet a change. 1 turns outlier handling off.
+  size_t min_segment = 2;
+  /// Changes smaller than this relative change of the mean are dropped (0: keep all).
+  double min_relative_change = 0;
+};
+
+/// A change point of a series: the first point of the new level.
+struct ChangePoint {
+  size_t index = 0;            ///< Index into the series passed in.
+  double mean_before = 0;      ///< Mean of the segment before (from the previous change).
+  double mean_after = 0;       ///< Mean of the segment after (up to the next change).
+  double relative_change = 0;  ///< mean_after / mean_before − 1; 0 when mean_before is 0.
+  double p = 1;                ///< Two-sided Student t-test p-value, before vs after.
+};
+
+/// Change points of a series and the points set aside as outliers.
+struct ChangePoints {
+  std::vector<ChangePoint> changes;  ///< Ascending index.
+  /// Indices of points set aside because they alone carried a change (fewer than min_segment
+  /// of them) or filled a segment shorter than min_segment: outliers, or — at the end of the
+  /// series — a change not yet confirmed by enough nights. Only points that the search split
+  /// off are listed: a wild night that never looked like a change is not. Ascending.
+  std::vector<size_t> outliers;
+};
+
+/// Change points of `series` (oldest first, one value per night, any unit) by E-divisive means
+/// with a Student t-test, as Apache Otava (Hunter, Fleming et al. 2023): in sliding windows,
+/// split where the energy distance between before and after is largest while the split's t-test
+/// p-value is ≤ 10·max_p ("weak" points); then drop the weakest point, re-testing its
+/// neighbours, until every p ≤ max_p (and |relative_change| ≥ min_relative_change). The
+/// t-test instead of a permutation test keeps it deterministic, with no seed, and cheap:
+/// O(window³) per window. Then the persistence rule (see min_segment): outliers are set aside
+/// and the search runs again without them; means and p-values exclude them.
+ChangePoints change_points(std::span<const double> series, const ChangePointOptions& options = {});
 
 /// Two-sided p-value of Student's t-test (pooled variance) between `a` and `b`; 1 when either
 /// side is empty or both have no spread and equal means, 0 when no spread and different means.

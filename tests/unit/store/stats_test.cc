@@ -359,5 +359,172 @@ TEST(StatsTTest, WithoutSpreadOnlyTheMeansDecide) {
   EXPECT_EQ(student_t_test(std::vector<double>{1}, std::vector<double>{2}), 1);  // df = 0
 }
 
+// ---- Change points --------------------------------------------------------------------------
+
+std::vector<double> level(Noise& noise, size_t n, double mean, double sd) {
+  std::vector<double> out(n);
+  for (double& v : out) v = mean + sd * noise.normal();
+  return out;
+}
+
+std::vector<double> join(std::vector<double> a, const std::vector<double>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+TEST(StatsChangePointTest, AFlatSeriesHasNone) {
+  const ChangePoints cps = change_points(std::vector<double>(60, 100));
+  EXPECT_TRUE(cps.changes.empty());
+  EXPECT_TRUE(cps.outliers.empty());
+  EXPECT_TRUE(change_points({}).changes.empty());
+  EXPECT_TRUE(change_points(std::vector<double>{1, 2}).changes.empty());
+}
+
+TEST(StatsChangePointTest, FindsTwoStepsWithTheirMagnitudeAndP) {
+  Noise noise(5);
+  const auto series =
+      join(join(level(noise, 40, 100, 1), level(noise, 40, 110, 1)), level(noise, 40, 100, 1));
+  const ChangePoints cps = change_points(series);
+  ASSERT_EQ(cps.changes.size(), 2u);
+  EXPECT_EQ(cps.changes[0].index, 40u);
+  EXPECT_EQ(cps.changes[1].index, 80u);
+  EXPECT_NEAR(cps.changes[0].relative_change, 0.10, 0.01);
+  EXPECT_NEAR(cps.changes[1].relative_change, -0.0909, 0.01);
+  EXPECT_LT(cps.changes[0].p, 1e-10);
+  EXPECT_NEAR(cps.changes[0].mean_before, 100, 0.5);
+  EXPECT_NEAR(cps.changes[0].mean_after, 110, 0.5);
+  EXPECT_TRUE(cps.outliers.empty());
+}
+
+TEST(StatsChangePointTest, AThreeSigmaStepIsFlaggedWithinThreeNights) {
+  Noise noise(6);
+  const auto series = join(level(noise, 30, 100, 1), level(noise, 3, 97, 1));
+  const ChangePoints cps = change_points(series);
+  ASSERT_EQ(cps.changes.size(), 1u);
+  EXPECT_NEAR(static_cast<double>(cps.changes[0].index), 30, 1);  // noise may blur the edge
+  EXPECT_LT(cps.changes[0].relative_change, -0.02);
+  EXPECT_LE(cps.changes[0].p, 0.001);
+}
+
+TEST(StatsChangePointTest, DetectsMostThreeSigmaStepsWithinThreeNights) {
+  // The ceiling: a t-test told where the step is reaches p ≤ 0.001 with 3 nights after 30 in
+  // about 89 % of series (the 3σ step is 2.2 standard errors of a 30-vs-3 difference at the
+  // critical t). The search must come close to it without knowing where to look.
+  Noise noise(7);
+  constexpr int kSeries = 1000;
+  int found[5] = {};  // by nights after the step
+  int ceiling = 0;
+  int elsewhere = 0;
+  for (int i = 0; i < kSeries; ++i) {
+    const auto history = level(noise, 30, 100, 1);
+    const auto after = level(noise, 4, i % 2 == 0 ? 103 : 97, 1);
+    ceiling += student_t_test(history, std::span(after).first(3)) <= 0.001;
+    for (size_t nights = 2; nights <= 4; ++nights) {
+      const auto series = join(
+          history,
+          std::vector<double>(after.begin(), after.begin() + static_cast<std::ptrdiff_t>(nights)));
+      bool near = false;
+      for (const ChangePoint& c : change_points(series).changes) {
+        near = near || (c.index + 1 >= 30 && c.index <= 31);
+        elsewhere += nights == 3 && !(c.index + 1 >= 30 && c.index <= 31);
+      }
+      found[nights] += near;
+    }
+  }
+  EXPECT_GE(found[3], kSeries * 82 / 100);
+  EXPECT_GE(found[3], ceiling - kSeries * 5 / 100);
+  EXPECT_GE(found[4], kSeries * 90 / 100);
+  EXPECT_LE(elsewhere, kSeries * 5 / 100);
+  std::printf(
+      "[ figures  ] 3σ step after 30 nights, flagged within ±1 night: %.1f %% by night 2, "
+      "%.1f %% by night 3 (a t-test told the step: %.1f %%), %.1f %% by night 4; %d "
+      "misplaced at night 3\n",
+      100.0 * found[2] / kSeries, 100.0 * found[3] / kSeries, 100.0 * ceiling / kSeries,
+      100.0 * found[4] / kSeries, elsewhere);
+}
+
+TEST(StatsChangePointTest, HundredIidNightsHaveNoChangePoint) {
+  Noise noise(8);
+  const ChangePoints cps = change_points(level(noise, 100, 1000, 30));
+  EXPECT_TRUE(cps.changes.empty());
+}
+
+TEST(StatsChangePointTest, FalseAlarmsStayBelowOnePerHundredNights) {
+  Noise noise(9);
+  constexpr int kSeries = 200;
+  constexpr size_t kNights = 100;
+  size_t alarms = 0;
+  for (int i = 0; i < kSeries; ++i)
+    alarms += change_points(level(noise, kNights, 1000, 30)).changes.size();
+  const double per_hundred = 100.0 * static_cast<double>(alarms) / (kSeries * kNights);
+  EXPECT_LE(per_hundred, 1.0);
+  std::printf(
+      "[ figures  ] A/A change points: %zu over %d series of %zu i.i.d. nights "
+      "(%.3f per 100 nights)\n",
+      alarms, kSeries, kNights, per_hundred);
+}
+
+TEST(StatsChangePointTest, ANightThatRevertsIsNotAChange) {
+  Noise noise(10);
+  auto series = level(noise, 40, 100, 1);
+  series[20] = 2000;  // a 20× slower night, then back to normal
+  EXPECT_TRUE(change_points(series).changes.empty());
+}
+
+TEST(StatsChangePointTest, ANightThatRevertsTheNextNightIsAnOutlier) {
+  // 30 vs {50, 100} passes the t-test (p ≈ 1e-5) and the last segment has two points; but only
+  // one of them sits at the new level.
+  std::vector<double> series(30);
+  for (size_t i = 0; i < series.size(); ++i) series[i] = 99 + static_cast<double>(i % 3);
+  series.push_back(50);
+  series.push_back(100);
+  const ChangePoints cps = change_points(series);
+  EXPECT_TRUE(cps.changes.empty());
+  EXPECT_EQ(cps.outliers, std::vector<size_t>{30});
+}
+
+TEST(StatsChangePointTest, AStepIsFoundDespiteAnOutlierAfterIt) {
+  Noise noise(11);
+  auto series = join(level(noise, 30, 100, 1), level(noise, 30, 90, 1));
+  series[45] = 5;
+  const ChangePoints cps = change_points(series);
+  ASSERT_EQ(cps.changes.size(), 1u);
+  EXPECT_EQ(cps.changes[0].index, 30u);
+  for (const size_t i : cps.outliers) EXPECT_EQ(i, 45u);
+}
+
+TEST(StatsChangePointTest, TheLatestNightAloneIsPendingUntilTheNextConfirmsIt) {
+  Noise noise(12);
+  auto series = level(noise, 30, 100, 1);
+  series.push_back(50);  // 20× slower: half the throughput
+  const ChangePoints tonight = change_points(series);
+  EXPECT_TRUE(tonight.changes.empty());
+  EXPECT_EQ(tonight.outliers, std::vector<size_t>{30});
+
+  series.push_back(51);
+  const ChangePoints tomorrow = change_points(series);
+  ASSERT_EQ(tomorrow.changes.size(), 1u);
+  EXPECT_EQ(tomorrow.changes[0].index, 30u);
+  EXPECT_NEAR(tomorrow.changes[0].relative_change, -0.5, 0.02);
+  EXPECT_TRUE(tomorrow.outliers.empty());
+}
+
+TEST(StatsChangePointTest, AMinimumRelativeChangeDropsSmallButSignificantSteps) {
+  Noise noise(13);
+  const auto series = join(level(noise, 40, 100, 0.2), level(noise, 40, 101, 0.2));
+  ASSERT_EQ(change_points(series).changes.size(), 1u);
+  ChangePointOptions options;
+  options.min_relative_change = 0.05;
+  EXPECT_TRUE(change_points(series, options).changes.empty());
+}
+
+TEST(StatsChangePointTest, AStepInALongSeriesIsFoundThroughTheSlidingWindows) {
+  Noise noise(15);
+  const auto series = join(level(noise, 150, 100, 1), level(noise, 50, 95, 1));
+  const ChangePoints cps = change_points(series);
+  ASSERT_EQ(cps.changes.size(), 1u);
+  EXPECT_EQ(cps.changes[0].index, 150u);
+}
+
 }  // namespace
 }  // namespace iolab
