@@ -7,6 +7,74 @@
 #include <utility>
 
 namespace iolab {
+namespace {
+
+// Persistence: a change is carried by at least this many nights after it (store/stats.h).
+constexpr size_t kNightsToConfirm = 2;
+
+double mean(std::span<const double> values) {
+  if (values.empty()) return 0;
+  double sum = 0;
+  for (const double v : values) sum += v;
+  return sum / static_cast<double>(values.size());
+}
+
+/// Judges one measure over one series (the nights of one scenario and variant, oldest first).
+void judge_measure(const std::vector<const NightResult*>& series, bool p99,
+                   std::vector<MeasureVerdict>& verdicts) {
+  const RegressionPolicy& policy = series.back()->policy;
+  const ChangePointOptions options = change_point_options(policy, p99);
+  std::vector<size_t> at;  // index in `series` of each judged value
+  std::vector<double> values;
+  for (size_t i = 0; i < series.size(); ++i) {
+    const NightMeasure& m = series[i]->measure;
+    if (p99 && (m.min_answers < policy.min_answers || m.p99_s <= 0)) {
+      verdicts[i].insufficient = true;
+      continue;
+    }
+    at.push_back(i);
+    values.push_back(p99 ? m.p99_s : m.rps);
+  }
+  // In hindsight: the whole series.
+  const ChangePoints all = change_points(values, options);
+  for (const ChangePoint& c : all.changes) verdicts[at[c.index]].change = c;
+  for (const size_t o : all.outliers) verdicts[at[o]].outlier = true;
+
+  // As each night was judged: the nights up to it, at most a window of them.
+  const auto window = static_cast<size_t>(std::max(policy.window, 3));
+  const auto min_nights = static_cast<size_t>(std::max(policy.min_nights, 1));
+  const auto alert_nights = static_cast<size_t>(std::max(policy.alert_nights, 1));
+  for (size_t k = 0; k < values.size(); ++k) {
+    MeasureVerdict& v = verdicts[at[k]];
+    const size_t first = k + 1 > window ? k + 1 - window : 0;
+    const std::span<const double> prefix(values.data() + first, k + 1 - first);
+    if (k + 1 < min_nights) continue;
+    v.judged = true;
+    const ChangePoints found = change_points(prefix, options);
+    size_t level_from = 0;
+    if (!found.changes.empty()) {
+      const ChangePoint& last = found.changes.back();
+      level_from = last.index;
+      const bool worse = p99 ? last.relative_change > 0 : last.relative_change < 0;
+      if (worse && prefix.size() - last.index <= alert_nights) {
+        v.regressed = true;
+        NightChange change{last, 0, {}};
+        change.change.index = first + last.index;
+        const NightResult& start = *series[at[change.change.index]];
+        change.run_id = start.run_id;
+        change.night = start.night;
+        v.alert = change;
+        v.level = last.mean_before;
+        continue;
+      }
+    }
+    if (level_from + 1 <= prefix.size() - 1) {
+      v.level = mean(prefix.subspan(level_from, prefix.size() - 1 - level_from));
+    }
+  }
+}
+
+}  // namespace
 
 double median(std::vector<double> values) {
   if (values.empty()) return 0;
@@ -19,37 +87,32 @@ double median(std::vector<double> values) {
   return (lower + upper) / 2;
 }
 
-RegressionVerdict judge_night(const std::vector<NightMeasure>& previous, const NightMeasure& now,
-                              const RegressionPolicy& policy) {
-  RegressionVerdict v;
-  const size_t k = static_cast<size_t>(std::max(policy.nights, 1));
-  const size_t first = previous.size() > k ? previous.size() - k : 0;
-  std::vector<double> rps;
-  std::vector<double> p99;
-  for (size_t i = first; i < previous.size(); ++i) {
-    rps.push_back(previous[i].rps);
-    p99.push_back(previous[i].p99_s);
-  }
-  v.history = rps.size();
-  if (v.history == 0 || v.history < static_cast<size_t>(std::max(policy.min_nights, 1))) {
-    return v;
-  }
-  v.judged = true;
-  v.median_rps = median(std::move(rps));
-  v.median_p99_s = median(std::move(p99));
-  v.throughput = v.median_rps > 0 && now.rps < v.median_rps * (1 - policy.throughput_drop);
-  v.p99 = v.median_p99_s > 0 && now.p99_s > v.median_p99_s * (1 + policy.p99_rise);
-  return v;
+ChangePointOptions change_point_options(const RegressionPolicy& policy, bool p99) {
+  ChangePointOptions o;
+  o.max_p = policy.max_p;
+  o.window = static_cast<size_t>(std::max(policy.window, 3));
+  o.min_segment = kNightsToConfirm;
+  o.min_relative_change = p99 ? policy.p99_rise : policy.throughput_drop;
+  return o;
 }
 
 std::vector<JudgedNight> judge_history(const std::vector<NightResult>& nights) {
-  std::map<std::pair<std::string, std::string>, std::vector<NightMeasure>> series;
-  std::vector<JudgedNight> judged;
-  judged.reserve(nights.size());
-  for (const NightResult& n : nights) {
-    auto& previous = series[{n.scenario, n.variant}];
-    judged.push_back({n, judge_night(previous, n.measure, n.policy)});
-    previous.push_back(n.measure);
+  std::map<std::pair<std::string, std::string>, std::vector<size_t>> series;
+  for (size_t i = 0; i < nights.size(); ++i) {
+    series[{nights[i].scenario, nights[i].variant}].push_back(i);
+  }
+  std::vector<JudgedNight> judged(nights.size());
+  for (size_t i = 0; i < nights.size(); ++i) judged[i].night = nights[i];
+  for (const auto& [key, indices] : series) {
+    std::vector<const NightResult*> s;
+    for (const size_t i : indices) s.push_back(&nights[i]);
+    std::vector<MeasureVerdict> rps(s.size());
+    std::vector<MeasureVerdict> p99(s.size());
+    judge_measure(s, false, rps);
+    judge_measure(s, true, p99);
+    for (size_t j = 0; j < indices.size(); ++j) {
+      judged[indices[j]].verdict = {std::move(rps[j]), std::move(p99[j])};
+    }
   }
   return judged;
 }
@@ -57,28 +120,29 @@ std::vector<JudgedNight> judge_history(const std::vector<NightResult>& nights) {
 std::vector<RegressionFlag> flags_of(const JudgedNight& j) {
   std::vector<RegressionFlag> flags;
   const NightResult& n = j.night;
-  if (j.verdict.throughput) {
-    flags.push_back(
-        {n.scenario, n.variant, "throughput", n.measure.rps, j.verdict.median_rps, n.run_id});
-  }
-  if (j.verdict.p99) {
-    flags.push_back(
-        {n.scenario, n.variant, "p99", n.measure.p99_s, j.verdict.median_p99_s, n.run_id});
+  for (const auto& [measure, v] : {std::pair{"throughput", &j.verdict.throughput},
+                                   std::pair{"p99", &j.verdict.p99}}) {
+    if (!v->regressed || !v->alert) continue;
+    const ChangePoint& c = v->alert->change;
+    flags.push_back({n.scenario, n.variant, measure, c.mean_after, c.mean_before,
+                     c.relative_change, c.p, n.run_id, v->alert->run_id});
   }
   return flags;
 }
 
 std::string describe(const RegressionFlag& f) {
-  char text[160];
+  char text[200];
   if (f.measure == "p99") {
-    std::snprintf(text, sizeof(text), "%.3f ms against a median of %.3f ms", f.value * 1000,
-                  f.median * 1000);
+    std::snprintf(text, sizeof(text), "%.3f ms against %.3f ms before", f.value * 1000,
+                  f.before * 1000);
   } else {
-    std::snprintf(text, sizeof(text), "%.1f req/s against a median of %.1f req/s", f.value,
-                  f.median);
+    std::snprintf(text, sizeof(text), "%.1f req/s against %.1f req/s before", f.value, f.before);
   }
-  return "REGRESSION " + f.scenario + " " + f.variant + " " + f.measure + ": " + text + " (run " +
-         std::to_string(f.run_id) + ")";
+  char change[120];
+  std::snprintf(change, sizeof(change), " (%+.1f %%, p = %.2g, since run %lld; run %lld)",
+                f.relative_change * 100, f.p, static_cast<long long>(f.since_run_id),
+                static_cast<long long>(f.run_id));
+  return "REGRESSION " + f.scenario + " " + f.variant + " " + f.measure + ": " + text + change;
 }
 
 std::vector<RegressionFlag> current_regressions(const std::vector<JudgedNight>& judged) {

@@ -66,7 +66,7 @@ nlohmann::json result_summary(const nlohmann::json& result) {
   nlohmann::json measured = nlohmann::json::object();
   const auto m = result.find("measured");
   if (m != result.end() && m->is_object()) {
-    for (const char* key : {"rps", "latency_ms"}) {
+    for (const char* key : {"rps", "requests", "latency_ms"}) {
       if (const auto v = m->find(key); v != m->end()) measured[key] = *v;
     }
   }
@@ -331,6 +331,7 @@ std::vector<RunRecord> SqliteRunStore::runs(const RunQuery& query) const {
                     "CASE WHEN json_valid(result) AND json_type(result) = 'object' THEN "
                     "json_object('measured', json_patch('{}', json_object("
                     "'rps', json_extract(result, '$.measured.rps'), "
+                    "'requests', json_extract(result, '$.measured.requests'), "
                     "'latency_ms', json(json_extract(result, '$.measured.latency_ms'))))) "
                     "ELSE result END");
   }

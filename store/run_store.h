@@ -57,9 +57,9 @@ struct RunQuery {
   std::optional<int64_t> experiment_id;  ///< Only this experiment's runs, oldest first.
   std::optional<RunState> state;         ///< Only runs in this state; nullopt: any.
   bool in_experiment = false;            ///< Only runs that are rows of some experiment.
-  /// Each result cut down to what a history reads, `{"measured": {"rps", "latency_ms"}}`
-  /// (absent members left out), instead of whole histograms and timelines: a history of
-  /// thousands of nights then reads kilobytes, not the results' megabytes.
+  /// Each result cut down to what a history reads, `{"measured": {"rps", "requests",
+  /// "latency_ms"}}` (absent members left out), instead of whole histograms and timelines: a
+  /// history of thousands of nights then reads kilobytes, not the results' megabytes.
   bool summary = false;
 };
 

@@ -120,6 +120,7 @@ TYPED_TEST(RunStoreTest, ListsAnExperimentsRunsInOrder) {
 TYPED_TEST(RunStoreTest, FiltersFinishedExperimentRowsAndCutsResultsToTheirSummary) {
   const nlohmann::json full = {{"measured",
                                 {{"rps", 1234.5},
+                                 {"requests", 24690},
                                  {"latency_ms", {{"p50", 1.0}, {"p99", 9.5}}},
                                  {"latency", {{"buckets", nlohmann::json::array({1, 2, 3})}}},
                                  {"timeline", nlohmann::json::array({{{"second", 0}}})}}},
@@ -150,7 +151,8 @@ TYPED_TEST(RunStoreTest, FiltersFinishedExperimentRowsAndCutsResultsToTheirSumma
   EXPECT_EQ(rows[2].id, night);
   EXPECT_EQ(rows[2].result,
             (nlohmann::json{
-                {"measured", {{"rps", 1234.5}, {"latency_ms", {{"p50", 1.0}, {"p99", 9.5}}}}}}));
+                {"measured",
+                 {{"rps", 1234.5}, {"requests", 24690}, {"latency_ms", {{"p50", 1.0}, {"p99", 9.5}}}}}}));
   EXPECT_EQ(rows[2].result, result_summary(full)) << "both stores cut alike";
   // Without `summary` the whole result comes back.
   q.summary = false;
