@@ -27,10 +27,13 @@ ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string&
     throw ConfigError(origin + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
   const YamlReader r(origin);
-  r.require_map(root, "", {"name", "upstream", "load", "variants", "regression"});
+  r.require_map(root, "", {"name", "upstream", "load", "variants", "regression", "trials"});
   ExperimentSpec spec;
   if (!root["name"]) r.fail(root, "name", "missing");
   spec.name = r.scalar(root["name"], "name");
+  if (root["trials"]) {
+    spec.trials = static_cast<int>(r.integer(root["trials"], "trials", 1, kMaxTrials));
+  }
 
   if (const auto up = root["upstream"]) {
     r.require_map(up, "upstream", {"delay", "body_bytes"});
@@ -63,19 +66,37 @@ ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string&
 
   if (load["rate"]) spec.load.rate = r.number(load["rate"], "load.rate", 0, 1e9);
   if (const auto reg = root["regression"]) {
-    r.require_map(reg, "regression", {"nights", "min_nights", "throughput_drop", "p99_rise"});
+    r.require_map(reg, "regression",
+                  {"max_p", "window", "nights", "min_nights", "throughput_drop", "p99_rise",
+                   "min_answers", "alert_nights"});
     RegressionPolicy& p = spec.regression;
-    if (reg["nights"]) p.nights = r.integer(reg["nights"], "regression.nights", 1, 365);
+    if (reg["max_p"]) p.max_p = r.number(reg["max_p"], "regression.max_p", 1e-9, 0.5);
+    // `nights` is the window's name from before change points: both say how many nights the
+    // search looks at.
+    if (reg["window"] && reg["nights"]) {
+      r.fail(reg["nights"], "regression.nights", "give window or nights (its old name), not both");
+    }
+    const char* window_key = reg["nights"] ? "nights" : "window";
+    if (reg[window_key]) {
+      p.window = static_cast<int>(
+          r.integer(reg[window_key], std::string("regression.") + window_key, 4, 50));
+    }
     if (reg["min_nights"]) {
-      p.min_nights = r.integer(reg["min_nights"], "regression.min_nights", 1, p.nights);
-    } else {
-      // The default would exceed a smaller `nights` and no night would ever be judged.
-      p.min_nights = std::min(p.min_nights, p.nights);
+      p.min_nights =
+          static_cast<int>(r.integer(reg["min_nights"], "regression.min_nights", 1, p.window));
     }
     if (reg["throughput_drop"]) {
       p.throughput_drop = r.percent(reg["throughput_drop"], "regression.throughput_drop", 1);
     }
     if (reg["p99_rise"]) p.p99_rise = r.percent(reg["p99_rise"], "regression.p99_rise", 100);
+    if (reg["min_answers"]) {
+      p.min_answers = static_cast<uint64_t>(
+          r.integer(reg["min_answers"], "regression.min_answers", 0, int64_t{1} << 40));
+    }
+    if (reg["alert_nights"]) {
+      p.alert_nights =
+          static_cast<int>(r.integer(reg["alert_nights"], "regression.alert_nights", 1, 365));
+    }
   }
 
   const auto variants = root["variants"];

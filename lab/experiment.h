@@ -35,7 +35,12 @@ struct ExperimentSpec {
   /// `regression: {nights, min_nights, throughput_drop, p99_rise}`; how a result is judged
   /// against the history of its scenario and variant.
   RegressionPolicy regression;
+  /// `trials`: how many times each row runs, interleaved (A, B, C, A, B, C…); 1 by default.
+  int trials = 1;
 };
+
+/// The most trials an experiment file or --trials may ask for.
+inline constexpr int kMaxTrials = 1000;
 
 /// Reads an experiment file (format in DESIGN.md). Throws ConfigError naming file, line and key
 /// for an unknown key, a missing one or a bad value.

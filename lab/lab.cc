@@ -143,20 +143,44 @@ ReportRow Lab::run_target(LoadSpec load, std::stop_token stop, const ProgressFn&
   return load_target(std::move(load), stop, live);
 }
 
+ReportRow Lab::run_experiment_row(const ExperimentSpec& experiment, size_t i,
+                                  std::stop_token stop, const ProgressFn& progress) {
+  LoadSpec load = experiment.load;
+  std::string path = experiment.path;
+  if (i < experiment.points.size()) {
+    load.rate = experiment.points[i].rate;
+    path = experiment.points[i].path;
+  }
+  return run_variant(experiment.variants.at(i), load, path, stop, progress);
+}
+
+std::vector<TrialRow> Lab::run_experiment_trials(const ExperimentSpec& experiment, int trials,
+                                                 std::stop_token stop,
+                                                 const ProgressFn& progress) {
+  return run_interleaved(
+      experiment.variants.size(), trials,
+      [&](size_t row, int trial) {
+        return run_experiment_row(experiment, row, stop, trial_progress(progress, trial, trials));
+      },
+      stop);
+}
+
 std::vector<ReportRow> Lab::run_experiment(const ExperimentSpec& experiment, std::stop_token stop,
                                            const ProgressFn& progress) {
   std::vector<ReportRow> rows;
-  for (size_t i = 0; i < experiment.variants.size(); ++i) {
-    if (stop.stop_requested()) break;
-    LoadSpec load = experiment.load;
-    std::string path = experiment.path;
-    if (i < experiment.points.size()) {
-      load.rate = experiment.points[i].rate;
-      path = experiment.points[i].path;
-    }
-    rows.push_back(run_variant(experiment.variants[i], load, path, stop, progress));
+  for (auto& row : run_experiment_trials(experiment, 1, stop, progress)) {
+    if (!row.trials.empty()) rows.push_back(std::move(row.trials.front()));
   }
   return rows;
+}
+
+ProgressFn trial_progress(const ProgressFn& progress, int trial, int trials) {
+  if (trials <= 1 || !progress) return progress;
+  const std::string mark = " #" + std::to_string(trial + 1) + "/" + std::to_string(trials);
+  return [progress, mark](const std::string& label, std::chrono::nanoseconds elapsed,
+                          std::chrono::nanoseconds total, const LoadProgress& p) {
+    progress(label + mark, elapsed, total, p);
+  };
 }
 
 ProgressFn stderr_progress() {

@@ -8,6 +8,7 @@
 
 #include "lab/experiment.h"
 #include "lab/report.h"
+#include "lab/trials.h"
 #include "workers/shared_stats.h"
 #include "workers/supervisor.h"
 #include "loadgen/engine.h"
@@ -75,6 +76,17 @@ class Lab {
   std::vector<ReportRow> run_experiment(const ExperimentSpec& experiment, std::stop_token stop = {},
                                         const ProgressFn& progress = {});
 
+  /// Every variant of `experiment`, `trials` times each, interleaved (A, B, C, A, B, C…); the
+  /// progress label names the trial ("async #2/5") when there is more than one. Stops before
+  /// the next trial when `stop` is requested.
+  std::vector<TrialRow> run_experiment_trials(const ExperimentSpec& experiment, int trials,
+                                              std::stop_token stop = {},
+                                              const ProgressFn& progress = {});
+
+  /// Row `row` of `experiment` once: its variant with its point's path and rate.
+  ReportRow run_experiment_row(const ExperimentSpec& experiment, size_t row,
+                               std::stop_token stop = {}, const ProgressFn& progress = {});
+
   uint16_t stub_port() const { return stub_.port(); }
 
   /// Where each variant's workers publish their stats (a daemon's /metrics regions); by default
@@ -86,6 +98,10 @@ class Lab {
   std::string executable_;
   UpstreamStub stub_;
 };
+
+/// `progress` with each label marked as trial `trial` (0-based) of `trials`: "async #2/5"; the
+/// same function when `trials` is 1.
+ProgressFn trial_progress(const ProgressFn& progress, int trial, int trials);
 
 /// A ProgressFn writing to stderr: one line a second when stderr is not a terminal, one line
 /// rewritten in place when it is.

@@ -7,6 +7,7 @@
 
 #include "core/duration.h"
 #include "lab/result_json.h"
+#include "lab/trials.h"
 
 namespace iolab {
 namespace {
@@ -56,11 +57,18 @@ Columns tabulate(const std::vector<ReportRow>& rows, bool wide) {
   return t;
 }
 
+// Columns on a terminal, not bytes: "±∞" is five bytes wide in UTF-8 and two on screen.
+size_t display_width(const std::string& text) {
+  return static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  }));
+}
+
 std::string render_rst(const Columns& t) {
   std::vector<size_t> widths(t.header.size());
   for (size_t c = 0; c < t.header.size(); ++c) {
-    widths[c] = t.header[c].size();
-    for (const auto& row : t.cells) widths[c] = std::max(widths[c], row[c].size());
+    widths[c] = display_width(t.header[c]);
+    for (const auto& row : t.cells) widths[c] = std::max(widths[c], display_width(row[c]));
   }
   std::string rule;
   for (size_t c = 0; c < widths.size(); ++c) {
@@ -73,7 +81,7 @@ std::string render_rst(const Columns& t) {
       if (c + 1 == cells.size()) {
         out += cells[c];
       } else {
-        out += cells[c] + std::string(widths[c] - cells[c].size() + 1, ' ');
+        out += cells[c] + std::string(widths[c] - display_width(cells[c]) + 1, ' ');
       }
     }
     return out + "\n";
@@ -97,7 +105,7 @@ std::string render_csv(const Columns& t) {
   return out;
 }
 
-std::string render_json(const std::vector<ReportRow>& rows) {
+nlohmann::json rows_json(const std::vector<ReportRow>& rows) {
   nlohmann::json out = nlohmann::json::array();
   for (const ReportRow& row : rows) {
     const LoadResult& r = row.result;
@@ -119,12 +127,107 @@ std::string render_json(const std::vector<ReportRow>& rows) {
     }
     out.push_back(std::move(j));
   }
+  return out;
+}
+
+std::string render_json(const std::vector<ReportRow>& rows) {
+  const nlohmann::json out = rows_json(rows);
   // Compact: pretty-printed, each histogram bucket would take four lines (jq . indents it). A
   // body read from a file may not be UTF-8; JSON cannot hold such bytes, so they are replaced.
   return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
+// ---- Rows with trials ------------------------------------------------------------------------
+
+// "1234.5 [1200.1, 1250.3]", or "1234.5 ±∞" when the trials are too few for an interval.
+std::string with_ci(const MedianCi& m, int decimals) {
+  if (m.n == 0) return "-";
+  if (!m.has_interval) return fixed(m.median, decimals) + " ±∞";
+  return fixed(m.median, decimals) + " [" + fixed(m.low, decimals) + ", " +
+         fixed(m.high, decimals) + "]";
+}
+
+Columns tabulate_trials(const std::vector<TrialRow>& rows, bool wide, bool split_ci) {
+  Columns t;
+  if (split_ci) {
+    t.header = {"variant",  "trials",     "rps",        "rps_low",    "rps_high",
+                "p50",      "p50_low",    "p50_high",   "p99",        "p99_low",
+                "p99_high", "merged_p50", "merged_p99", "merged_p99.9", "merged_max",
+                "requests", "errors"};
+  } else {
+    t.header = {"variant", "trials", "req/s", "p50", "p99", "all p50", "all p99", "all p99.9",
+                "all max", "requests"};
+    if (wide) t.header.emplace_back("errors");
+  }
+  for (const TrialRow& row : rows) {
+    const TrialSummary s = summarize_trials(row);
+    const bool empty = s.merged.count() == 0;
+    auto ms = [&](std::chrono::nanoseconds d) { return empty ? "-" : fixed(to_ms(d), 2); };
+    std::vector<std::string> cells{s.label, std::to_string(s.trials)};
+    if (split_ci) {
+      for (const MedianCi* m : {&s.rps, &s.p50_ms, &s.p99_ms}) {
+        const int decimals = m == &s.rps ? 1 : 3;
+        cells.push_back(m->n ? fixed(m->median, decimals) : "");
+        cells.push_back(m->has_interval ? fixed(m->low, decimals) : "");
+        cells.push_back(m->has_interval ? fixed(m->high, decimals) : "");
+      }
+    } else {
+      cells.push_back(with_ci(s.rps, 1));
+      cells.push_back(with_ci(s.p50_ms, 2));
+      cells.push_back(with_ci(s.p99_ms, 2));
+    }
+    for (const double p : {50.0, 99.0, 99.9}) cells.push_back(ms(s.merged.percentile(p)));
+    cells.push_back(ms(s.merged.max()));
+    cells.push_back(std::to_string(s.requests));
+    if (split_ci || wide) cells.push_back(std::to_string(s.errors));
+    t.cells.push_back(std::move(cells));
+  }
+  return t;
+}
+
+std::string render_trials_json(const std::vector<TrialRow>& rows) {
+  // Every trial as the row it would be alone, marked with its index: nothing is lost, and a
+  // reader of today's rows reads them still (compare groups them back by variant).
+  nlohmann::json out = nlohmann::json::array();
+  for (const TrialRow& row : rows) {
+    nlohmann::json trials = rows_json(row.trials);
+    for (size_t t = 0; t < trials.size(); ++t) {
+      trials[t]["trial"] = t;
+      trials[t]["trials"] = row.trials.size();
+      out.push_back(std::move(trials[t]));
+    }
+  }
+  return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
 }  // namespace
+
+std::string render_trials_report(const std::vector<TrialRow>& rows, ReportFormat format,
+                                 bool wide) {
+  const bool repeated = std::any_of(rows.begin(), rows.end(),
+                                    [](const TrialRow& r) { return r.trials.size() > 1; });
+  if (!repeated) {
+    std::vector<ReportRow> single;
+    for (const TrialRow& r : rows) {
+      if (!r.trials.empty()) single.push_back(r.trials.front());
+    }
+    return render_report(single, format, wide);
+  }
+  switch (format) {
+    case ReportFormat::kRst: {
+      std::string out = render_rst(tabulate_trials(rows, wide, false));
+      out +=
+          "req/s, p50, p99 (ms): median of the trials [95 % interval from the order statistics "
+          "of the median; ±∞: fewer than 6 trials]. all: the merged histogram of every trial.\n";
+      return out;
+    }
+    case ReportFormat::kCsv:
+      return render_csv(tabulate_trials(rows, true, true));
+    case ReportFormat::kJson:
+      return render_trials_json(rows);
+  }
+  return {};
+}
 
 std::optional<double> ReportRow::bound_percent() const {
   if (bound_rps <= 0) return std::nullopt;

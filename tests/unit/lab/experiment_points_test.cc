@@ -29,25 +29,45 @@ variants:
   EXPECT_EQ(spec.variants[3].threads, 20);
 }
 
-TEST(ExperimentPointsTest, RegressionPolicyDefaultsToSevenNightsAndTenPercent) {
+// Change points (issue 14) replaced "10 % below the median of 7 nights": the defaults are
+// Otava's (p ≤ 0.001, a window of 50) and a p99 needs 10,000 answers per trial.
+TEST(ExperimentPointsTest, RegressionPolicyDefaultsToChangePointsAtOnePerMille) {
   const auto spec = parse_experiment("name: x\nload: {}\nvariants: [{kind: async}]\n", "x.yaml");
   EXPECT_EQ(spec.regression, RegressionPolicy{});
-  EXPECT_EQ(spec.regression.nights, 7);
-  EXPECT_DOUBLE_EQ(spec.regression.throughput_drop, 0.10);
-  EXPECT_DOUBLE_EQ(spec.regression.p99_rise, 0.10);
+  EXPECT_DOUBLE_EQ(spec.regression.max_p, 0.001);
+  EXPECT_EQ(spec.regression.window, 50);
+  EXPECT_EQ(spec.regression.min_answers, 10000u);
+  EXPECT_DOUBLE_EQ(spec.regression.throughput_drop, 0);
+  EXPECT_EQ(spec.trials, 1);
 }
 
 TEST(ExperimentPointsTest, RegressionPolicyIsRead) {
   const auto spec = parse_experiment(R"(name: x
 load: {}
-regression: {nights: 5, min_nights: 2, throughput_drop: 20%, p99_rise: 0.3}
+trials: 5
+regression: {window: 30, min_nights: 2, throughput_drop: 20%, p99_rise: 0.3, max_p: 0.01,
+             min_answers: 500, alert_nights: 3}
 variants: [{kind: async}]
 )",
                                      "x.yaml");
-  EXPECT_EQ(spec.regression.nights, 5);
+  EXPECT_EQ(spec.trials, 5);
+  EXPECT_EQ(spec.regression.window, 30);
   EXPECT_EQ(spec.regression.min_nights, 2);
   EXPECT_DOUBLE_EQ(spec.regression.throughput_drop, 0.2);
   EXPECT_DOUBLE_EQ(spec.regression.p99_rise, 0.3);
+  EXPECT_DOUBLE_EQ(spec.regression.max_p, 0.01);
+  EXPECT_EQ(spec.regression.min_answers, 500u);
+  EXPECT_EQ(spec.regression.alert_nights, 3);
+}
+
+TEST(ExperimentPointsTest, NightsIsTheWindowsOldName) {
+  const auto spec = parse_experiment(
+      "name: x\nload: {}\nregression: {nights: 7}\nvariants: [{kind: async}]\n", "x.yaml");
+  EXPECT_EQ(spec.regression.window, 7);
+  EXPECT_THROW(parse_experiment("name: x\nload: {}\nregression: {nights: 7, window: 9}\n"
+                                "variants: [{kind: async}]\n",
+                                "x.yaml"),
+               ConfigError);
 }
 
 TEST(ExperimentPointsTest, BadValuesNameFileLineAndKey) {
@@ -63,6 +83,8 @@ TEST(ExperimentPointsTest, BadValuesNameFileLineAndKey) {
       message(
           "name: x\nload: {}\nregression: {throughput_drop: 150%}\nvariants: [{kind: async}]\n"),
       "x.yaml:3: regression.throughput_drop: must be above 0 % and at most 100 %");
+  EXPECT_EQ(message("name: x\nload: {}\ntrials: 0\nvariants: [{kind: async}]\n"),
+            "x.yaml:3: trials: 0 is out of range 1..1000");
   EXPECT_EQ(message("name: x\nload: {}\nvariants:\n  - {kind: async, path: remote}\n"),
             "x.yaml:4: variants[0].path: must start with '/'");
   EXPECT_NE(message("name: x\nload: {}\nvariants:\n  - {kind: async, rate: fast}\n")

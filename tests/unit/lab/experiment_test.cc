@@ -77,11 +77,17 @@ TEST(ExperimentTest, AKindWithAPoolSizeIsRefused) {
 }
 
 // Found by experiment_fuzz: `nights` below the default min_nights (3) left every night unjudged.
-TEST(ExperimentTest, FewerNightsLowerTheDefaultMinimum) {
-  const ExperimentSpec e = parse_experiment(
-      "name: x\nload: {}\nregression: {nights: 1}\nvariants: [{kind: async}]\n", "e.yaml");
-  EXPECT_EQ(e.regression.nights, 1);
-  EXPECT_EQ(e.regression.min_nights, 1);
+// Since change points (issue 14) a window below 4 nights cannot hold a confirmed change and is
+// refused; the minimum may never exceed the window.
+TEST(ExperimentTest, AWindowTooShortForAChangeIsRefused) {
+  EXPECT_THROW(parse_experiment(
+                   "name: x\nload: {}\nregression: {nights: 1}\nvariants: [{kind: async}]\n",
+                   "e.yaml"),
+               ConfigError);
+  EXPECT_THROW(parse_experiment("name: x\nload: {}\nregression: {window: 4, min_nights: 5}\n"
+                                "variants: [{kind: async}]\n",
+                                "e.yaml"),
+               ConfigError);
 }
 
 }  // namespace

@@ -1,0 +1,85 @@
+#include "lab/trials.h"
+
+#include "core/duration.h"
+
+namespace iolab {
+
+std::vector<TrialRow> single_trials(std::vector<ReportRow> rows) {
+  std::vector<TrialRow> out;
+  out.reserve(rows.size());
+  for (auto& row : rows) out.push_back(TrialRow{{std::move(row)}});
+  return out;
+}
+
+std::vector<TrialRow> run_interleaved(size_t rows, int trials,
+                                      const std::function<ReportRow(size_t row, int trial)>& run,
+                                      std::stop_token stop) {
+  std::vector<TrialRow> out(rows);
+  for (int t = 0; t < trials; ++t) {
+    for (size_t r = 0; r < rows; ++r) {
+      if (stop.stop_requested()) return out;
+      out[r].trials.push_back(run(r, t));
+    }
+  }
+  return out;
+}
+
+ReportRow merged_row(const TrialRow& row) {
+  if (row.trials.empty()) return ReportRow{};
+  ReportRow merged = row.trials.front();
+  for (size_t t = 1; t < row.trials.size(); ++t) {
+    const LoadResult& r = row.trials[t].result;
+    merged.result.latency.merge(r.latency);
+    merged.result.uncorrected.merge(r.uncorrected);
+    merged.result.requests += r.requests;
+    merged.result.errors.connect += r.errors.connect;
+    merged.result.errors.read += r.errors.read;
+    merged.result.errors.write += r.errors.write;
+    merged.result.errors.timeout += r.errors.timeout;
+    merged.result.errors.status += r.errors.status;
+    merged.result.elapsed += r.elapsed;
+    merged.worker_restarts += row.trials[t].worker_restarts;
+  }
+  merged.result.timeline.clear();
+  return merged;
+}
+
+TrialMeasures measures_of(const ReportRow& row) {
+  const LoadResult& r = row.result;
+  TrialMeasures m;
+  m.rps = r.rps();
+  m.requests = r.requests;
+  if (r.latency.count() > 0) {
+    m.p50_ms = to_ms(r.latency.percentile(50));
+    m.p99_ms = to_ms(r.latency.percentile(99));
+  }
+  return m;
+}
+
+TrialSummary summarize_trials(const TrialRow& row, double confidence) {
+  TrialSummary s;
+  s.label = row.label();
+  s.trials = row.trials.size();
+  std::vector<double> rps;
+  std::vector<double> p50;
+  std::vector<double> p99;
+  for (const ReportRow& trial : row.trials) {
+    const TrialMeasures m = measures_of(trial);
+    rps.push_back(m.rps);
+    // A trial without answers has no latency: it counts in req/s (as 0), not in percentiles.
+    if (trial.result.latency.count() > 0) {
+      p50.push_back(m.p50_ms);
+      p99.push_back(m.p99_ms);
+    }
+    s.merged.merge(trial.result.latency);
+    s.requests += trial.result.requests;
+    s.errors += trial.result.errors.total();
+    s.elapsed_s += to_seconds(trial.result.elapsed);
+  }
+  s.rps = median_with_ci(rps, confidence);
+  s.p50_ms = median_with_ci(p50, confidence);
+  s.p99_ms = median_with_ci(p99, confidence);
+  return s;
+}
+
+}  // namespace iolab
