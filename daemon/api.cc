@@ -82,6 +82,7 @@ void install_api(httplib::Server& s, ApiContext& api) {
   add_run_routes(s, api);
   add_experiment_routes(s, api);
   add_history_routes(s, api);
+  add_compare_routes(s, api);
 }
 
 nlohmann::json show_run(const ApiContext& api, const RunRecord& run, bool full) {

@@ -51,6 +51,8 @@ void add_run_routes(httplib::Server& server, ApiContext& api);
 void add_experiment_routes(httplib::Server& server, ApiContext& api);
 /// GET /api/v1/history/{scenario}, /api/v1/regressions.
 void add_history_routes(httplib::Server& server, ApiContext& api);
+/// GET /api/v1/compare?base=…&new=…: two experiments' (or runs') trials compared.
+void add_compare_routes(httplib::Server& server, ApiContext& api);
 
 /// A run's JSON with its live progress while it runs (`full`: histograms and timeline too).
 nlohmann::json show_run(const ApiContext& api, const RunRecord& run, bool full);

@@ -1,8 +1,11 @@
+#include <algorithm>
+
 #include "daemon/api.h"
 #include "daemon/api_http.h"
 #include "daemon/api_views.h"
 #include "daemon/run_jobs.h"
 #include "lab/result_json.h"
+#include "lab/trials.h"
 
 namespace iolab {
 namespace {
@@ -38,8 +41,9 @@ ExperimentRecord find_experiment(const ApiContext& api, const httplib::Request& 
   return *e;
 }
 
-// Row `i`'s stored spec: what it will run, as the history and the reports read it.
-json row_spec(const ExperimentSpec& spec, size_t i) {
+// Row `i`'s stored spec for trial `trial`: what it will run, as the history and the reports
+// read it.
+json row_spec(const ExperimentSpec& spec, size_t i, int trial) {
   json load = spec_to_json(spec.load);
   load.erase("target");
   const ExperimentPoint& point = spec.points[i];
@@ -50,7 +54,32 @@ json row_spec(const ExperimentSpec& spec, size_t i) {
           {"path", point.path},
           {"upstream", profile_json(spec.upstream)},
           {"load", load},
-          {"regression", policy_json(spec.regression)}};
+          {"regression", policy_json(spec.regression)},
+          {"row", i},
+          {"trial", trial},
+          {"trials", spec.trials}};
+}
+
+// The experiment's runs as its rows' trials: by the row index each run's spec holds (runs
+// stored before trials hold none and are one row each).
+std::vector<TrialRow> trial_rows(const std::vector<RunRecord>& runs) {
+  std::vector<TrialRow> rows;
+  std::vector<int64_t> row_of;
+  for (const auto& run : runs) {
+    auto row = row_from_run(run);
+    if (!row) continue;
+    const int64_t index = run.spec.is_object() && run.spec.contains("row")
+                              ? run.spec.value("row", int64_t{-1})
+                              : -1 - static_cast<int64_t>(rows.size());
+    const auto at = std::find(row_of.begin(), row_of.end(), index);
+    if (at == row_of.end()) {
+      row_of.push_back(index);
+      rows.push_back(TrialRow{{std::move(*row)}});
+    } else {
+      rows[static_cast<size_t>(at - row_of.begin())].trials.push_back(std::move(*row));
+    }
+  }
+  return rows;
 }
 
 void post_experiment(ApiContext& api, const httplib::Request& req, httplib::Response& res) {
@@ -61,18 +90,20 @@ void post_experiment(ApiContext& api, const httplib::Request& req, httplib::Resp
 
   ExperimentRecord experiment{0, spec.name, req.body, utc_now()};
   experiment.id = api.store.add_experiment(experiment);
-  std::vector<int64_t> ids;
-  for (size_t i = 0; i < spec.variants.size(); ++i) {
-    RunRecord run;
-    run.label = spec.variants[i].name();
-    run.experiment_id = experiment.id;
-    run.spec = row_spec(spec, i);
-    run.created_at = experiment.created_at;
-    ids.push_back(api.store.add_run(run));
+  // Every trial is a run of its own, queued interleaved (A, B, C, A, B, C…) so that drift on
+  // the machine hits every row alike; the queue runs them in order.
+  std::vector<std::pair<int64_t, size_t>> ids;
+  for (int trial = 0; trial < spec.trials; ++trial) {
+    for (size_t i = 0; i < spec.variants.size(); ++i) {
+      RunRecord run;
+      run.label = spec.variants[i].name();
+      run.experiment_id = experiment.id;
+      run.spec = row_spec(spec, i, trial);
+      run.created_at = experiment.created_at;
+      ids.emplace_back(api.store.add_run(run), i);
+    }
   }
-  for (size_t i = 0; i < ids.size(); ++i) {
-    api.queue.submit(ids[i], experiment_row_job(api, spec, i));
-  }
+  for (const auto& [id, i] : ids) api.queue.submit(id, experiment_row_job(api, spec, i));
   res.set_header("Location", "/api/v1/experiments/" + std::to_string(experiment.id));
   reply(res, 201, show_experiment(api, experiment));
 }
@@ -85,11 +116,7 @@ void experiment_report(ApiContext& api, const httplib::Request& req, httplib::Re
   bool wide = false;
   const std::string format = format_param(req, wide);
   const ExperimentRecord e = find_experiment(api, req);
-  std::vector<ReportRow> rows;
-  for (const auto& run : rows_of(api, e.id)) {
-    if (auto row = row_from_run(run)) rows.push_back(std::move(*row));
-  }
-  reply_report(res, rows, format, wide, "iolab experiment " + e.name);
+  reply_report(res, trial_rows(rows_of(api, e.id)), format, wide, "iolab experiment " + e.name);
   // The table's regressions follow it in the text report; csv and json stay parseable.
   if (format == "rst") {
     for (const auto& f : api.history.experiment_regressions(e.id)) res.body += describe(f) + "\n";

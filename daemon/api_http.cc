@@ -76,22 +76,24 @@ std::string format_param(const httplib::Request& req, bool& wide) {
   return text;
 }
 
-void reply_report(httplib::Response& res, const std::vector<ReportRow>& rows,
-                         const std::string& format, bool wide, const std::string& title) {
+void reply_report(httplib::Response& res, const std::vector<TrialRow>& rows,
+                  const std::string& format, bool wide, const std::string& title) {
   res.status = 200;
-  if (format == "svg") {
-    res.set_content(render_svg_report(rows), "image/svg+xml");
-    return;
-  }
-  if (format == "html") {
-    res.set_content(render_html_report(rows, title), "text/html; charset=utf-8");
+  if (format == "svg" || format == "html") {
+    std::vector<ReportRow> merged;
+    for (const TrialRow& row : rows) merged.push_back(merged_row(row));
+    if (format == "svg") {
+      res.set_content(render_svg_report(merged), "image/svg+xml");
+    } else {
+      res.set_content(render_html_report(merged, title), "text/html; charset=utf-8");
+    }
     return;
   }
   const ReportFormat f = *parse_report_format(format);
   const char* type = f == ReportFormat::kJson  ? kJson
                      : f == ReportFormat::kCsv ? "text/csv"
                                                : "text/plain; charset=utf-8";
-  res.set_content(render_report(rows, f, wide), type);
+  res.set_content(render_trials_report(rows, f, wide), type);
 }
 
 }  // namespace iolab

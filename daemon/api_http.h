@@ -11,6 +11,7 @@
 #include "daemon/api_error.h"
 #include "daemon/api_requests.h"
 #include "lab/report.h"
+#include "lab/trials.h"
 
 namespace iolab {
 
@@ -37,8 +38,9 @@ std::string format_param(const httplib::Request& req, bool& wide);
 void reply(httplib::Response& res, int status, const nlohmann::json& body);
 /// The error's status and `{"error":{…}}`.
 void reply_error(httplib::Response& res, const ApiError& e);
-/// A report of `rows` in `format` (format_param()).
-void reply_report(httplib::Response& res, const std::vector<ReportRow>& rows,
+/// A report of `rows` in `format` (format_param()): the trials table (render_trials_report);
+/// svg and html chart each row's trials merged.
+void reply_report(httplib::Response& res, const std::vector<TrialRow>& rows,
                   const std::string& format, bool wide, const std::string& title);
 
 }  // namespace iolab

@@ -259,6 +259,13 @@ ExperimentSpec experiment_from_body(const std::string& body, bool is_json, const
         "load.duration + load.warmup exceeds load.max_duration " + format_duration(c.max_duration),
         "load.duration");
   }
+  const size_t runs = spec.variants.size() * static_cast<size_t>(spec.trials);
+  if (runs > kMaxExperimentRuns) {
+    throw ApiError(422, "over_limit",
+                   "trials × variants is " + std::to_string(runs) + " runs, more than " +
+                       std::to_string(kMaxExperimentRuns) + " in one experiment",
+                   "trials");
+  }
   spec.load.threads = std::min(spec.load.threads, spec.load.connections);
   return spec;
 }

@@ -110,7 +110,7 @@ void run_report(ApiContext& api, const httplib::Request& req, httplib::Response&
                        std::string(to_string(run.state)) + ")",
                    "id");
   }
-  reply_report(res, {*row}, format, wide, "iolab run " + std::to_string(run.id));
+  reply_report(res, {TrialRow{{*row}}}, format, wide, "iolab run " + std::to_string(run.id));
 }
 
 void get_run(ApiContext& api, const httplib::Request& req, httplib::Response& res) {

@@ -97,8 +97,16 @@ std::string experiment_state(const std::vector<RunRecord>& runs) {
 }
 
 json flag_json(const RegressionFlag& f) {
-  return {{"scenario", f.scenario}, {"variant", f.variant}, {"measure", f.measure},
-          {"value", f.value},       {"median", f.median},   {"run_id", f.run_id}};
+  return {{"scenario", f.scenario},
+          {"variant", f.variant},
+          {"measure", f.measure},
+          {"value", f.value},
+          {"before", f.before},
+          {"relative_change", f.relative_change},
+          {"p", f.p},
+          {"run_id", f.run_id},
+          {"since_run_id", f.since_run_id},
+          {"text", describe(f)}};
 }
 
 }  // namespace iolab
