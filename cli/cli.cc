@@ -22,6 +22,8 @@
 #include "core/duration.h"
 #include "core/errors.h"
 #include "cli/client.h"
+#include "cli/flags.h"
+#include "cli/stop_signals.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "lab/experiment.h"
@@ -36,97 +38,7 @@
 namespace iolab {
 namespace {
 
-/// Bad usage: printed as one line, exit code 2.
-class UsageError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
 constexpr int kMaxConnections = 100000;
-
-std::chrono::nanoseconds duration_flag(const std::string& flag, const std::string& text,
-                                       bool allow_zero = false) {
-  const auto d = parse_duration(text);
-  if (!d || (d->count() == 0 && !allow_zero)) {
-    throw UsageError("bad duration '" + text + "' for " + flag + " (use 500ms, 20s, 5m)");
-  }
-  return *d;
-}
-
-void require_range(const std::string& flag, long long value, long long lo, long long hi) {
-  if (value < lo || value > hi) {
-    throw UsageError(flag + " must be between " + std::to_string(lo) + " and " +
-                     std::to_string(hi) + ", got " + std::to_string(value));
-  }
-}
-
-Endpoint endpoint_flag(const std::string& flag, const std::string& text) {
-  const auto e = parse_endpoint(text);
-  if (!e) throw UsageError("bad address '" + text + "' for " + flag + " (use 127.0.0.1:8080)");
-  return *e;
-}
-
-Url admitted_url(const std::string& flag, const std::string& text) {
-  std::string error;
-  const auto url = parse_url(text, &error);
-  if (!url) throw UsageError(flag + ": " + error);
-  if (!url->endpoint.is_loopback()) {
-    throw UsageError(flag + ": target " + url->endpoint.host +
-                     " is not admitted (only loopback addresses, 127.0.0.0/8)");
-  }
-  return *url;
-}
-
-std::string self_executable() {
-  std::error_code ec;
-  const auto path = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return ec ? "/proc/self/exe" : path.string();
-}
-
-void raise_fd_limit() {
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &limit);
-  }
-}
-
-/// Blocks SIGINT and SIGTERM in every thread started after it; wait() returns on either, or
-/// a watcher thread turns them into a stop request.
-class StopSignals {
- public:
-  StopSignals() {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
-  }
-
-  void wait() const {
-    int received = 0;
-    sigwait(&set_, &received);
-  }
-
-  /// Starts a thread that requests stop on the returned token's source at the first signal.
-  /// The thread is detached and may outlive this object, so it owns copies of the set and of the
-  /// stop source (a shared handle) rather than pointing back here.
-  std::stop_token watch() {
-    watcher_ = std::jthread([set = set_, source = source_]() mutable {
-      int received = 0;
-      sigwait(&set, &received);
-      source.request_stop();
-    });
-    watcher_.detach();
-    return source_.get_token();
-  }
-
- private:
-  sigset_t set_{};
-  std::stop_source source_;
-  std::jthread watcher_;
-};
 
 struct RunFlags {
   std::string variant;
@@ -183,21 +95,6 @@ struct WorkerFlags {
   int stats_fd = -1;
   int stats_slot = -1;
 };
-
-// --body: the text itself, or with a leading '@' the bytes of that file.
-std::string body_flag(const std::string& text) {
-  if (text.empty() || text.front() != '@') return text;
-  const std::string path = text.substr(1);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError("--body: cannot read '" + path + "'");
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-ReportFormat format_flag(const std::string& text) {
-  const auto f = parse_report_format(text);
-  if (!f) throw UsageError("unknown --format '" + text + "' (rst, csv, json)");
-  return *f;
-}
 
 int cmd_run(const RunFlags& f) {
   LoadSpec load;
