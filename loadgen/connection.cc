@@ -2,13 +2,11 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <time.h>
 
 #include <cerrno>
-#include <cstring>
 
-// A connection's life in the event loop: connect, send the batch, read its answers, and close
-// or reopen on the server's close, an error or a timeout.
+// A connection's life in the event loop: connect, send the batch, take each answer read for it,
+// and close or reopen on the server's close or an error.
 
 namespace iolab::loadgen {
 namespace {
@@ -147,86 +145,6 @@ void Worker::write_request(Connection& c, Clock::time_point now) {
   if (c.want_write) {
     c.want_write = false;
     set_interest(c, EPOLL_CTL_MOD, EPOLLIN);
-  }
-}
-
-// When the last segment of a read reached the socket, on the steady clock. An answer ends when its
-// last byte arrives, not when this thread gets round to reading it: after a pause, behind a
-// batch of other answers, or descheduled on a busy machine. The kernel's receive timestamp
-// (SO_TIMESTAMPNS, the realtime clock) says when; its age on the realtime clock is taken off
-// the steady clock's `now`. Without a timestamp, or with one outside [sent, now] (the realtime
-// clock was set meanwhile), it is `now`.
-Clock::time_point Worker::arrival_time(const msghdr& message, Clock::time_point sent,
-                                       Clock::time_point now) const {
-  for (const cmsghdr* cmsg = CMSG_FIRSTHDR(&message); cmsg != nullptr;
-       cmsg = CMSG_NXTHDR(const_cast<msghdr*>(&message), const_cast<cmsghdr*>(cmsg))) {
-    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_TIMESTAMPNS) continue;
-    timespec stamp{};
-    std::memcpy(&stamp, CMSG_DATA(cmsg), sizeof(stamp));
-    timespec real_now{};
-    ::clock_gettime(CLOCK_REALTIME, &real_now);
-    const auto age = std::chrono::seconds(real_now.tv_sec - stamp.tv_sec) +
-                     std::chrono::nanoseconds(real_now.tv_nsec - stamp.tv_nsec);
-    const Clock::time_point arrival = now - std::chrono::duration_cast<Clock::duration>(age);
-    return arrival >= sent && arrival <= now ? arrival : now;
-  }
-  return now;
-}
-
-void Worker::on_readable(Connection& c) {
-  char* buffer = read_buffer_.get();
-  while (true) {
-    iovec iov{buffer, kReadBufferBytes};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
-    msghdr message{};
-    message.msg_iov = &iov;
-    message.msg_iovlen = 1;
-    message.msg_control = control;
-    message.msg_controllen = sizeof(control);
-    const ssize_t n = ::recvmsg(c.fd, &message, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      const Clock::time_point now = Clock::now();
-      if (errno == ECONNRESET && c.answered && c.batch != 0 && !c.parser.in_progress()) {
-        // A reset instead of a FIN when the server closed with our next request unread.
-        on_peer_closed(c, now);
-      } else {
-        count_error(errors_.read, now);
-        fail_request(c);
-        reopen(c, now);
-      }
-      return;
-    }
-    if (n == 0) {
-      on_eof(c, Clock::now());
-      return;
-    }
-    const auto size = static_cast<size_t>(n);
-    size_t offset = 0;
-    // Read from the clocks once an answer completes in this read.
-    Clock::time_point now{};
-    Clock::time_point arrival{};
-    while (offset < size) {
-      const ResponseParser::FeedResult result = c.parser.feed(buffer + offset, size - offset);
-      if (result.outcome == ResponseParser::Outcome::kNeedMore) break;
-      if (now == Clock::time_point{}) {
-        now = Clock::now();
-        arrival = arrival_time(message, c.request_start, now);
-      }
-      if (result.outcome == ResponseParser::Outcome::kError || c.batch == 0 ||
-          c.answers >= c.written / context_.request_bytes) {
-        // Garbage, or an answer to nothing we asked (or have not finished asking).
-        count_error(errors_.read, now);
-        fail_request(c);
-        reopen(c, now);
-        return;
-      }
-      offset += result.consumed;
-      if (!on_response(c, now, arrival)) return;
-    }
-    // Level-triggered: a short read drained the socket, a full one may have left more.
-    if (size < kReadBufferBytes) return;
   }
 }
 
