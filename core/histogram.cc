@@ -1,8 +1,6 @@
 #include "core/histogram.h"
 
 #include <algorithm>
-#include <bit>
-#include <cmath>
 #include <limits>
 
 namespace iolab {
@@ -38,30 +36,6 @@ LatencyHistogram& LatencyHistogram::operator=(const LatencyHistogram& other) {
     merge(other);
   }
   return *this;
-}
-
-size_t LatencyHistogram::index_of(int64_t value_ns) noexcept {
-  if (value_ns < kSubBucketCount) return static_cast<size_t>(value_ns);
-  const int magnitude = std::bit_width(static_cast<uint64_t>(value_ns)) - 1;  // >= 11
-  const int shift = magnitude - kSubBucketHalfBits;
-  const int64_t sub = value_ns >> shift;  // in [1024, 2047]
-  return static_cast<size_t>(kSubBucketCount + (magnitude - 11) * kSubBucketHalf +
-                             (sub - kSubBucketHalf));
-}
-
-int64_t LatencyHistogram::lowest_of(size_t index) noexcept {
-  const auto i = static_cast<int64_t>(index);
-  if (i < kSubBucketCount) return i;
-  const int64_t magnitude = 11 + (i - kSubBucketCount) / kSubBucketHalf;
-  const int64_t sub = kSubBucketHalf + (i - kSubBucketCount) % kSubBucketHalf;
-  return sub << (magnitude - kSubBucketHalfBits);
-}
-
-int64_t LatencyHistogram::highest_of(size_t index) noexcept {
-  const auto i = static_cast<int64_t>(index);
-  if (i < kSubBucketCount) return i;
-  const int64_t magnitude = 11 + (i - kSubBucketCount) / kSubBucketHalf;
-  return lowest_of(index) + (int64_t{1} << (magnitude - kSubBucketHalfBits)) - 1;
 }
 
 bool LatencyHistogram::record_n(int64_t value_ns, uint64_t count) noexcept {
@@ -125,9 +99,7 @@ std::chrono::nanoseconds LatencyHistogram::mean() const noexcept {
 std::chrono::nanoseconds LatencyHistogram::percentile(double p) const noexcept {
   const uint64_t n = count();
   if (n == 0) return std::chrono::nanoseconds(0);
-  p = std::clamp(p, 0.0, 100.0);
-  const auto rank = std::max<uint64_t>(
-      1, static_cast<uint64_t>(std::ceil(p / 100.0 * static_cast<double>(n) - 1e-9)));
+  const uint64_t rank = nearest_rank(p, n);
   uint64_t seen = 0;
   for (size_t i = 0; i < kBucketCount; ++i) {
     seen += counts_[i].load(std::memory_order_relaxed);

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "core/log_linear_buckets.h"
+
 namespace iolab {
 
 /// A log-linear latency histogram in the manner of HdrHistogram.
@@ -20,14 +22,15 @@ namespace iolab {
 /// view, read after the writers have stopped.
 class LatencyHistogram {
  public:
-  static constexpr int kSubBucketHalfBits = 10;
-  static constexpr int64_t kSubBucketHalf = int64_t{1} << kSubBucketHalfBits;  // 1024
-  static constexpr int64_t kSubBucketCount = kSubBucketHalf * 2;               // 2048
-  static constexpr int kMaxMagnitude = 42;
+  /// 1024 buckets per power of two, up to 2^42 ns.
+  using Buckets = LogLinearBuckets<10, 42>;
+  static constexpr int kSubBucketHalfBits = Buckets::kSubBucketHalfBits;
+  static constexpr int64_t kSubBucketHalf = Buckets::kSubBucketHalf;    // 1024
+  static constexpr int64_t kSubBucketCount = Buckets::kSubBucketCount;  // 2048
+  static constexpr int kMaxMagnitude = Buckets::kMaxMagnitude;
   /// The largest value record() accepts, in nanoseconds (2^42 - 1 ns, about 73 min).
-  static constexpr int64_t kHighestTrackable = (int64_t{1} << kMaxMagnitude) - 1;
-  static constexpr size_t kBucketCount =
-      static_cast<size_t>(kSubBucketCount + (kMaxMagnitude - 11) * kSubBucketHalf);
+  static constexpr int64_t kHighestTrackable = Buckets::kHighest;
+  static constexpr size_t kBucketCount = Buckets::kBucketCount;
 
   LatencyHistogram();
   // Copies only: a moved-from histogram with no buckets would crash its next record(). (The
@@ -70,10 +73,10 @@ class LatencyHistogram {
   }
 
   /// Bucket index of a value in [0, kHighestTrackable].
-  static size_t index_of(int64_t value_ns) noexcept;
+  static size_t index_of(int64_t value_ns) noexcept { return Buckets::index_of(value_ns); }
   /// Lowest and highest value that map to bucket `index`.
-  static int64_t lowest_of(size_t index) noexcept;
-  static int64_t highest_of(size_t index) noexcept;
+  static int64_t lowest_of(size_t index) noexcept { return Buckets::lowest_of(index); }
+  static int64_t highest_of(size_t index) noexcept { return Buckets::highest_of(index); }
 
  private:
   std::unique_ptr<std::atomic<uint64_t>[]> counts_;

@@ -107,7 +107,19 @@ class CountingRunStore : public RunStore {
 
 }  // namespace
 
-std::vector<MetricFamily> to_families(const MetricsSnapshot& s) {
+namespace {
+
+// The families present, in order.
+std::vector<MetricFamily> present(std::initializer_list<MetricFamily*> families) {
+  std::vector<MetricFamily> out;
+  for (auto* f : families) {
+    if (!f->metric.empty()) out.push_back(std::move(*f));
+  }
+  return out;
+}
+
+// What the variants' workers recorded, and their processes' usage.
+std::vector<MetricFamily> variant_families(const MetricsSnapshot& s) {
   auto total =
       family("iolab_server_request_duration_seconds",
              "Server-side time from request head read to answer written.", MetricType::Histogram);
@@ -164,6 +176,12 @@ std::vector<MetricFamily> to_families(const MetricsSnapshot& s) {
         value_metric(MetricType::Gauge, static_cast<double>(usage.threads), by_variant()));
   }
 
+  return present({&total, &queue, &upstream, &pool, &requests, &inflight, &connections, &rss,
+                  &threads, &cpu, &restarts});
+}
+
+// The load engine's runs, by scenario and target.
+std::vector<MetricFamily> load_families(const MetricsSnapshot& s) {
   auto load = family("iolab_load_request_duration_seconds",
                      "Load engine latency of the measured windows of runs that ended.",
                      MetricType::Histogram);
@@ -182,6 +200,11 @@ std::vector<MetricFamily> to_families(const MetricsSnapshot& s) {
     }
   }
 
+  return present({&load, &load_requests});
+}
+
+// The built-in stub and the nightly judgement.
+std::vector<MetricFamily> lab_families(const MetricsSnapshot& s) {
   auto stub =
       family("iolab_stub_request_duration_seconds",
              "Upstream stub time from request head read to answer written.", MetricType::Histogram);
@@ -196,10 +219,15 @@ std::vector<MetricFamily> to_families(const MetricsSnapshot& s) {
         {label("measure", r.measure), label("scenario", r.scenario), label("variant", r.variant)}));
   }
 
-  std::vector<MetricFamily> out;
-  for (auto* f : {&total, &queue, &upstream, &pool, &requests, &inflight, &connections, &rss,
-                  &threads, &cpu, &restarts, &load, &load_requests, &stub, &regression}) {
-    if (!f->metric.empty()) out.push_back(std::move(*f));
+  return present({&stub, &regression});
+}
+
+}  // namespace
+
+std::vector<MetricFamily> to_families(const MetricsSnapshot& s) {
+  std::vector<MetricFamily> out = variant_families(s);
+  for (auto* part : {&load_families, &lab_families}) {
+    for (auto& f : part(s)) out.push_back(std::move(f));
   }
   return out;
 }

@@ -20,12 +20,7 @@ constexpr int kMaxLoadThreads = 256;
 }  // namespace
 
 ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string& origin) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    throw ConfigError(origin + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
-  }
+  const YAML::Node root = load_yaml(yaml_text, origin);
   const YamlReader r(origin);
   r.require_map(root, "", {"name", "upstream", "load", "variants", "regression", "trials"});
   ExperimentSpec spec;

@@ -86,18 +86,11 @@ json histogram_to_json(const LatencyHistogram& histogram) {
           {"buckets", std::move(buckets)}};
 }
 
-LatencyHistogram histogram_from_json(const json& j) {
-  if (get<int>(j, "sub_bucket_half_bits") != LatencyHistogram::kSubBucketHalfBits) {
-    throw ResultJsonError("field 'sub_bucket_half_bits': a histogram of another precision");
-  }
-  const auto count = get<uint64_t>(j, "count");
-  const auto min_ns = get<int64_t>(j, "min_ns");
-  const auto max_ns = get<int64_t>(j, "max_ns");
-  const auto mean_ns = get<int64_t>(j, "mean_ns");
-  const auto out_of_range = get<uint64_t>(j, "out_of_range");
-  const json& list = field(j, "buckets");
-  if (!list.is_array()) throw ResultJsonError("field 'buckets': expected an array");
+namespace {
 
+// The [lowest_ns, count] pairs of a stored histogram, each a bucket of this build's
+// histogram, in order, adding up to `count`.
+std::vector<Bucket> read_buckets(const json& list, uint64_t count) {
   std::vector<Bucket> buckets;
   buckets.reserve(list.size());
   uint64_t total = 0;
@@ -120,6 +113,25 @@ LatencyHistogram histogram_from_json(const json& j) {
     throw ResultJsonError("field 'count': " + std::to_string(count) + " but the buckets hold " +
                           std::to_string(total));
   }
+
+  return buckets;
+}
+
+}  // namespace
+
+LatencyHistogram histogram_from_json(const json& j) {
+  if (get<int>(j, "sub_bucket_half_bits") != LatencyHistogram::kSubBucketHalfBits) {
+    throw ResultJsonError("field 'sub_bucket_half_bits': a histogram of another precision");
+  }
+  const auto count = get<uint64_t>(j, "count");
+  const auto min_ns = get<int64_t>(j, "min_ns");
+  const auto max_ns = get<int64_t>(j, "max_ns");
+  const auto mean_ns = get<int64_t>(j, "mean_ns");
+  const auto out_of_range = get<uint64_t>(j, "out_of_range");
+  const json& list = field(j, "buckets");
+  if (!list.is_array()) throw ResultJsonError("field 'buckets': expected an array");
+
+  std::vector<Bucket> buckets = read_buckets(list, count);
 
   LatencyHistogram h;
   if (out_of_range != 0) h.record_n(-1, out_of_range);

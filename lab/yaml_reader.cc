@@ -8,6 +8,14 @@
 
 namespace iolab {
 
+YAML::Node load_yaml(const std::string& text, const std::string& origin) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(origin + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+}
+
 void YamlReader::fail(const YAML::Node& node, const std::string& key,
                       const std::string& message) const {
   std::ostringstream out;

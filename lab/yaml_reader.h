@@ -11,6 +11,9 @@
 
 namespace iolab {
 
+/// Parses `text`; a syntax error throws ConfigError "ORIGIN:LINE: what is wrong".
+YAML::Node load_yaml(const std::string& text, const std::string& origin);
+
 /// Reads typed values out of a YAML document for the config and experiment files. Every failure
 /// throws ConfigError as "ORIGIN:LINE: KEY: what is wrong".
 class YamlReader {

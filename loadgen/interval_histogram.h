@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <array>
-#include <bit>
 #include <chrono>
-#include <cmath>
 #include <cstdint>
+
+#include "core/log_linear_buckets.h"
 
 namespace iolab {
 
@@ -18,13 +18,10 @@ namespace iolab {
 /// acquire/release flag.
 class IntervalHistogram {
  public:
-  static constexpr int kSubBucketHalfBits = 7;
-  static constexpr int64_t kSubBucketHalf = int64_t{1} << kSubBucketHalfBits;  // 128
-  static constexpr int64_t kSubBucketCount = kSubBucketHalf * 2;               // 256
-  static constexpr int kMaxMagnitude = 42;
-  static constexpr int64_t kHighest = (int64_t{1} << kMaxMagnitude) - 1;
-  static constexpr size_t kBucketCount = static_cast<size_t>(
-      kSubBucketCount + (kMaxMagnitude - kSubBucketHalfBits - 1) * kSubBucketHalf);
+  /// 128 buckets per power of two, up to 2^42 ns.
+  using Buckets = LogLinearBuckets<7, 42>;
+  static constexpr int64_t kHighest = Buckets::kHighest;
+  static constexpr size_t kBucketCount = Buckets::kBucketCount;
 
   /// Records one value; negative values count as 0, values above kHighest as kHighest.
   void record(int64_t value_ns) noexcept {
@@ -52,9 +49,7 @@ class IntervalHistogram {
   /// empty.
   std::chrono::nanoseconds percentile(double p) const noexcept {
     if (total_ == 0) return std::chrono::nanoseconds(0);
-    p = std::clamp(p, 0.0, 100.0);
-    const auto rank = std::max<uint64_t>(
-        1, static_cast<uint64_t>(std::ceil(p / 100.0 * static_cast<double>(total_) - 1e-9)));
+    const uint64_t rank = nearest_rank(p, total_);
     uint64_t seen = 0;
     for (size_t i = 0; i < kBucketCount; ++i) {
       seen += counts_[i];
@@ -63,23 +58,8 @@ class IntervalHistogram {
     return std::chrono::nanoseconds(kHighest);
   }
 
-  static size_t index_of(int64_t value_ns) noexcept {
-    if (value_ns < kSubBucketCount) return static_cast<size_t>(value_ns);
-    const int magnitude = std::bit_width(static_cast<uint64_t>(value_ns)) - 1;
-    const int64_t sub = value_ns >> (magnitude - kSubBucketHalfBits);
-    return static_cast<size_t>(kSubBucketCount +
-                               (magnitude - kSubBucketHalfBits - 1) * kSubBucketHalf +
-                               (sub - kSubBucketHalf));
-  }
-
-  static int64_t highest_of(size_t index) noexcept {
-    const auto i = static_cast<int64_t>(index);
-    if (i < kSubBucketCount) return i;
-    const int64_t magnitude = kSubBucketHalfBits + 1 + (i - kSubBucketCount) / kSubBucketHalf;
-    const int64_t sub = kSubBucketHalf + (i - kSubBucketCount) % kSubBucketHalf;
-    const int64_t shift = magnitude - kSubBucketHalfBits;
-    return ((sub + 1) << shift) - 1;
-  }
+  static size_t index_of(int64_t value_ns) noexcept { return Buckets::index_of(value_ns); }
+  static int64_t highest_of(size_t index) noexcept { return Buckets::highest_of(index); }
 
  private:
   std::array<uint32_t, kBucketCount> counts_{};

@@ -1,0 +1,103 @@
+// `iolab experiment FILE`: a matrix of embedded runs from a YAML file, or with --daemon the
+// same file submitted to a daemon.
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cli/client.h"
+#include "cli/commands.h"
+#include "cli/flags.h"
+#include "cli/stop_signals.h"
+#include "core/duration.h"
+#include "core/errors.h"
+#include "lab/experiment.h"
+#include "lab/lab.h"
+#include "lab/report.h"
+
+namespace iolab {
+namespace {
+
+struct ExperimentFlags {
+  std::string file;
+  std::string format = "rst";
+  bool wide = false;
+  std::string out;
+  std::string daemon;
+};
+
+// --out: the report in every format, each in NAME.FORMAT.
+void write_reports(const std::string& out, const std::string& name,
+                   const std::vector<ReportRow>& rows) {
+  std::filesystem::create_directories(out);
+  for (const auto& [ext, fmt] :
+       {std::pair{"rst", ReportFormat::kRst}, std::pair{"csv", ReportFormat::kCsv},
+        std::pair{"json", ReportFormat::kJson}}) {
+    std::ofstream(std::filesystem::path(out) / (name + "." + ext))
+        << render_report(rows, fmt, true);
+  }
+}
+
+int run_embedded(const ExperimentFlags& f) {
+  const ReportFormat format = format_flag(f.format);
+  ExperimentSpec experiment;
+  try {
+    experiment = load_experiment_file(f.file);
+  } catch (const ConfigError& e) {
+    throw UsageError(e.what());
+  }
+  StopSignals signals;
+  const std::stop_token stop = signals.watch();
+  raise_fd_limit();
+  std::cerr << "experiment " << experiment.name << ": " << experiment.variants.size()
+            << " variants, " << experiment.load.connections << " connections, "
+            << format_duration(experiment.load.duration) << " each, upstream "
+            << format_duration(experiment.upstream.delay) << "\n";
+  Lab lab(experiment.upstream, self_executable());
+  const std::vector<ReportRow> rows = lab.run_experiment(experiment, stop, stderr_progress());
+  std::cout << render_report(rows, format, f.wide) << std::flush;
+  if (!f.out.empty()) write_reports(f.out, experiment.name, rows);
+  if (stop.stop_requested()) {
+    std::cerr << "iolab: interrupted after " << rows.size() << " of " << experiment.variants.size()
+              << " variants\n";
+    return kExitFailure;
+  }
+  return 0;
+}
+
+int submit_to_daemon(const ExperimentFlags& f) {
+  (void)format_flag(f.format);
+  StopSignals signals;
+  const std::stop_token stop = signals.watch();
+  try {
+    return run_experiment_on_daemon(DaemonClientOptions{f.daemon, f.format, f.wide}, f.file, stop);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+}
+
+int cmd_experiment(const ExperimentFlags& f) {
+  return f.daemon.empty() ? run_embedded(f) : submit_to_daemon(f);
+}
+
+}  // namespace
+
+Command add_experiment_command(CLI::App& app) {
+  auto flags = std::make_shared<ExperimentFlags>();
+  ExperimentFlags& exp = *flags;
+  auto* exp_cmd = app.add_subcommand("experiment", "a matrix of embedded runs from a YAML file");
+  exp_cmd->add_option("file", exp.file, "experiment file")->required();
+  exp_cmd->add_option("--format", exp.format, "rst, csv or json")->capture_default_str();
+  exp_cmd->add_flag("--wide", exp.wide, "add rps, errors, bound%");
+  exp_cmd->add_option("--out", exp.out, "also write NAME.rst, .csv and .json here");
+  exp_cmd->add_option("--daemon", exp.daemon, "submit to the daemon at this URL instead");
+  return {exp_cmd, [flags] { return cmd_experiment(*flags); }};
+}
+
+}  // namespace iolab

@@ -1,0 +1,136 @@
+// `iolab run`: one embedded run (stub, variant and load, then the table), or load on a URL.
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdint>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/flags.h"
+#include "cli/stop_signals.h"
+#include "lab/lab.h"
+#include "lab/report.h"
+#include "loadgen/load_spec.h"
+#include "loadgen/request.h"
+#include "variants/stub.h"
+#include "variants/variant.h"
+
+namespace iolab {
+namespace {
+
+constexpr int kMaxConnections = 100000;
+
+struct RunFlags {
+  std::string variant;
+  std::string target;
+  int connections = 400;
+  int threads = 2;
+  std::string duration = "10s";
+  std::string warmup = "1s";
+  std::string timeout = "10s";
+  std::string upstream_delay = "100ms";
+  int workers = 2;
+  std::string path = "/remote";
+  uint64_t requests = 0;
+  double rate = 0;
+  std::string method = "GET";
+  std::vector<std::string> headers;
+  std::string body;
+  int pipeline = 1;
+  std::string format = "rst";
+  bool wide = false;
+};
+
+int cmd_run(const RunFlags& f) {
+  LoadSpec load;
+  require_range("-c", f.connections, 1, kMaxConnections);
+  require_range("-t", f.threads, 1, 256);
+  require_range("--workers", f.workers, 1, 64);
+  load.connections = f.connections;
+  load.threads = std::min(f.threads, f.connections);
+  load.duration = duration_flag("-d", f.duration);
+  load.warmup = duration_flag("--warmup", f.warmup, true);
+  load.timeout = duration_flag("--timeout", f.timeout);
+  load.max_requests = f.requests;
+  if (!(f.rate >= 0 && f.rate <= 1e9)) {
+    throw UsageError("--rate must be between 0 (closed loop) and 1e9 requests/s");
+  }
+  load.rate = f.rate;
+  require_range("--pipeline", f.pipeline, 1, 1024);
+  if (f.pipeline > 1 && f.rate > 0) {
+    throw UsageError(
+        "--pipeline applies to the closed loop; with --rate each connection keeps "
+        "one request in flight");
+  }
+  load.pipeline = f.pipeline;
+  load.method = f.method;
+  load.headers = f.headers;
+  load.body = body_flag(f.body);
+  try {
+    (void)build_request(load);  // Names a bad method or header now, as a usage error.
+  } catch (const RunError& e) {
+    throw UsageError(e.what());
+  }
+  const ReportFormat format = format_flag(f.format);
+  StubProfile profile;
+  profile.delay = duration_flag("--upstream-delay", f.upstream_delay, true);
+  if (f.path.empty() || f.path.front() != '/') throw UsageError("--path must start with '/'");
+
+  std::optional<VariantSpec> variant;
+  if (!f.target.empty()) {
+    load.target = admitted_url("--target", f.target);
+  } else {
+    if (f.variant.empty()) throw UsageError("give --variant KIND or --target URL");
+    std::string error;
+    variant = parse_variant(f.variant, &error);
+    if (!variant) throw UsageError("--variant: " + error);
+    variant->workers = f.workers;
+  }
+
+  StopSignals signals;
+  const std::stop_token stop = signals.watch();
+  raise_fd_limit();
+  Lab lab(profile, self_executable());
+  const ReportRow row = variant ? lab.run_variant(*variant, load, f.path, stop, stderr_progress())
+                                : lab.run_target(load, stop, stderr_progress());
+  std::cout << render_report({row}, format, f.wide) << std::flush;
+  return stop.stop_requested() ? kExitFailure : 0;
+}
+
+}  // namespace
+
+Command add_run_command(CLI::App& app) {
+  auto flags = std::make_shared<RunFlags>();
+  RunFlags& run = *flags;
+  auto* run_cmd =
+      app.add_subcommand("run", "one embedded run: stub, variant and load, then the table");
+  run_cmd->add_option("--variant", run.variant, "variant to start, as threads:100");
+  run_cmd->add_option("--target", run.target, "load this http:// URL instead (loopback only)");
+  run_cmd->add_option("-c,--connections", run.connections, "connections in all")
+      ->capture_default_str();
+  run_cmd->add_option("-t,--threads", run.threads, "load threads")->capture_default_str();
+  run_cmd->add_option("-d,--duration", run.duration, "measured duration")->capture_default_str();
+  run_cmd->add_option("--warmup", run.warmup, "unrecorded load before")->capture_default_str();
+  run_cmd->add_option("--timeout", run.timeout, "per-request timeout")->capture_default_str();
+  run_cmd->add_option("--upstream-delay", run.upstream_delay, "stub delay")->capture_default_str();
+  run_cmd->add_option("--workers", run.workers, "variant worker processes")->capture_default_str();
+  run_cmd->add_option("--path", run.path, "path loaded on the variant")->capture_default_str();
+  run_cmd->add_option("-n,--requests", run.requests, "stop after this many requests (0: no limit)");
+  run_cmd->add_option("--rate", run.rate,
+                      "open loop: requests/s in all on a fixed schedule (0: closed loop)");
+  run_cmd->add_option("-m,--method", run.method, "request method")->capture_default_str();
+  run_cmd->add_option("-H,--header", run.headers, "extra header 'Name: value' (repeatable)")
+      ->allow_extra_args(false);
+  run_cmd->add_option("--body", run.body, "request body, or @FILE for a file's bytes");
+  run_cmd->add_option("--pipeline", run.pipeline, "closed loop: requests in flight per connection")
+      ->capture_default_str();
+  run_cmd->add_option("--format", run.format, "rst, csv or json")->capture_default_str();
+  run_cmd->add_flag("--wide", run.wide, "add rps, errors, bound%");
+  return {run_cmd, [flags] { return cmd_run(*flags); }};
+}
+
+}  // namespace iolab
