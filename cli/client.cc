@@ -1,6 +1,7 @@
 #include "cli/client.h"
 
 #include <httplib.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cctype>
 #include <cstdio>
@@ -96,6 +97,19 @@ void print_daemon_report(const DaemonClientOptions& options, const std::string& 
   std::cout << r->body << std::flush;
 }
 
+// "rps -94.7% p=1.2e-05" for a change point that begins at a night; "rps outlier" for a night
+// set aside; empty otherwise.
+std::string change_text(const char* measure, const json& v) {
+  char text[96];
+  if (v.contains("change") && v["change"].is_object()) {
+    std::snprintf(text, sizeof(text), "%s %+.1f%% p=%.2g", measure,
+                  v["change"]["relative_change"].get<double>() * 100, v["change"]["p"].get<double>());
+    return text;
+  }
+  if (v.value("outlier", false)) return std::string(measure) + " outlier";
+  return {};
+}
+
 void print_daemon_history(const DaemonClientOptions& options, const std::string& scenario) {
   if (scenario.empty()) throw std::invalid_argument("SCENARIO must not be empty");
   Client client(options.url);
@@ -106,45 +120,85 @@ void print_daemon_history(const DaemonClientOptions& options, const std::string&
   }
   const json body = json::parse(r->body);
   const char* rule =
-      "==================== ================ ========== ========== ========== ========== "
-      "==========";
-  std::printf("%s\n%-20s %-16s %10s %10s %10s %10s %s\n%s\n", rule, "night", "variant", "rps",
-              "rps_median", "p99_ms", "p99_median", "flag", rule);
+      "==================== ================ ====== ========== ========== ========== ========== "
+      "======= ==================================";
+  std::printf("%s\n%-20s %-16s %6s %10s %10s %10s %10s %-7s %s\n%s\n", rule, "night", "variant",
+              "trials", "rps", "rps_level", "p99_ms", "p99_level", "flag", "change points", rule);
+  bool insufficient = false;
   for (const auto& n : body["nights"]) {
-    std::string flag = n["judged"].get<bool>() ? "ok" : "-";
-    if (n["throughput_regressed"].get<bool>() && n["p99_regressed"].get<bool>()) {
+    const json& rps = n["throughput"];
+    const json& p99 = n["p99"];
+    std::string flag = rps["judged"].get<bool>() ? "ok" : "-";
+    const bool rps_flag = rps["regressed"].get<bool>();
+    const bool p99_flag = p99["regressed"].get<bool>();
+    if (rps_flag && p99_flag) {
       flag = "RPS+P99";
-    } else if (n["throughput_regressed"].get<bool>()) {
+    } else if (rps_flag) {
       flag = "RPS";
-    } else if (n["p99_regressed"].get<bool>()) {
+    } else if (p99_flag) {
       flag = "P99";
     }
-    const bool judged = n["judged"].get<bool>();
-    const auto fixed = [judged](double value, const char* format) {
-      if (!judged) return std::string("-");
+    const auto level = [](const json& v, double scale, const char* format) {
+      if (!v["judged"].get<bool>()) return std::string("-");
       char text[32];
-      std::snprintf(text, sizeof(text), format, value);
+      std::snprintf(text, sizeof(text), format, v["level"].get<double>() * scale);
       return std::string(text);
     };
-    std::printf("%-20s %-16s %10.1f %10s %10.3f %10s %s\n", n["night"].get<std::string>().c_str(),
-                n["variant"].get<std::string>().c_str(), n["rps"].get<double>(),
-                fixed(n["median_rps"].get<double>(), "%.1f").c_str(),
-                n["p99_s"].get<double>() * 1000,
-                fixed(n["median_p99_s"].get<double>() * 1000, "%.3f").c_str(), flag.c_str());
+    char p99_ms[32];
+    std::snprintf(p99_ms, sizeof(p99_ms), "%.3f%s", n["p99_s"].get<double>() * 1000,
+                  p99["insufficient"].get<bool>() ? "*" : "");
+    insufficient |= p99["insufficient"].get<bool>();
+    std::string changes = change_text("rps", rps);
+    const std::string p99_change = change_text("p99", p99);
+    if (!p99_change.empty()) changes += (changes.empty() ? "" : "; ") + p99_change;
+    std::printf("%-20s %-16s %6llu %10.1f %10s %10s %10s %-7s %s\n",
+                n["night"].get<std::string>().c_str(), n["variant"].get<std::string>().c_str(),
+                static_cast<unsigned long long>(n.value("trials", uint64_t{1})),
+                n["rps"].get<double>(), level(rps, 1, "%.1f").c_str(), p99_ms,
+                level(p99, 1000, "%.3f").c_str(), flag.c_str(), changes.c_str());
   }
   std::printf("%s\n", rule);
+  std::printf(
+      "level: the mean since the latest change (before the change, when flagged). change points: "
+      "E-divisive means with a t-test over the whole series, where the new level begins.\n");
+  if (insufficient) {
+    std::printf("*: a trial holds fewer answers than regression.min_answers: p99 not judged\n");
+  }
   std::fflush(stdout);
 }
 
+void print_daemon_compare(const DaemonClientOptions& options, const std::string& base,
+                          const std::string& next) {
+  Client client(options.url);
+  const auto r = client.get("/api/v1/compare?base=" + path_escape(base) +
+                            "&new=" + path_escape(next) + "&format=" + options.format);
+  std::cout << r->body << std::flush;
+}
+
 int run_experiment_on_daemon(const DaemonClientOptions& options, const std::string& file,
-                             std::stop_token stop) {
+                             std::stop_token stop, int trials) {
   std::ifstream in(file);
   if (!in) throw std::invalid_argument(file + ": cannot read the file");
   std::stringstream text;
   text << in.rdbuf();
+  std::string body = text.str();
+  if (trials > 0) {
+    // --trials overrides the file's key; the daemon reads and checks the file as it is.
+    YAML::Node root;
+    try {
+      root = YAML::Load(body);
+    } catch (const YAML::Exception& e) {
+      throw std::invalid_argument(file + ": " + e.what());
+    }
+    if (!root.IsMap()) throw std::invalid_argument(file + ": expected a mapping");
+    root["trials"] = trials;
+    YAML::Emitter out;
+    out << root;
+    body = out.c_str();
+  }
   Client client(options.url);
   const json created =
-      json::parse(client.post("/api/v1/experiments", text.str(), "application/yaml")->body);
+      json::parse(client.post("/api/v1/experiments", body, "application/yaml")->body);
   const std::string path = "/api/v1/experiments/" + std::to_string(created["id"].get<int64_t>());
   std::cerr << "experiment " << created["name"].get<std::string>() << " is " << path << " on "
             << options.url << ", " << created["runs"].size() << " runs\n";

@@ -20,6 +20,7 @@
 #include "lab/experiment.h"
 #include "lab/lab.h"
 #include "lab/report.h"
+#include "lab/trials.h"
 
 namespace iolab {
 namespace {
@@ -30,17 +31,18 @@ struct ExperimentFlags {
   bool wide = false;
   std::string out;
   std::string daemon;
+  int trials = 0;  // 0: the file's `trials`
 };
 
 // --out: the report in every format, each in NAME.FORMAT.
 void write_reports(const std::string& out, const std::string& name,
-                   const std::vector<ReportRow>& rows) {
+                   const std::vector<TrialRow>& rows) {
   std::filesystem::create_directories(out);
   for (const auto& [ext, fmt] :
        {std::pair{"rst", ReportFormat::kRst}, std::pair{"csv", ReportFormat::kCsv},
         std::pair{"json", ReportFormat::kJson}}) {
     std::ofstream(std::filesystem::path(out) / (name + "." + ext))
-        << render_report(rows, fmt, true);
+        << render_trials_report(rows, fmt, true);
   }
 }
 
@@ -52,20 +54,26 @@ int run_embedded(const ExperimentFlags& f) {
   } catch (const ConfigError& e) {
     throw UsageError(e.what());
   }
+  if (f.trials > 0) experiment.trials = f.trials;
   StopSignals signals;
   const std::stop_token stop = signals.watch();
   raise_fd_limit();
   std::cerr << "experiment " << experiment.name << ": " << experiment.variants.size()
             << " variants, " << experiment.load.connections << " connections, "
             << format_duration(experiment.load.duration) << " each, upstream "
-            << format_duration(experiment.upstream.delay) << "\n";
+            << format_duration(experiment.upstream.delay);
+  if (experiment.trials > 1) std::cerr << ", " << experiment.trials << " trials interleaved";
+  std::cerr << "\n";
   Lab lab(experiment.upstream, self_executable());
-  const std::vector<ReportRow> rows = lab.run_experiment(experiment, stop, stderr_progress());
-  std::cout << render_report(rows, format, f.wide) << std::flush;
+  const std::vector<TrialRow> rows =
+      lab.run_experiment_trials(experiment, experiment.trials, stop, stderr_progress());
+  std::cout << render_trials_report(rows, format, f.wide) << std::flush;
   if (!f.out.empty()) write_reports(f.out, experiment.name, rows);
   if (stop.stop_requested()) {
-    std::cerr << "iolab: interrupted after " << rows.size() << " of " << experiment.variants.size()
-              << " variants\n";
+    size_t ran = 0;
+    for (const auto& row : rows) ran += row.trials.size();
+    std::cerr << "iolab: interrupted after " << ran << " of "
+              << experiment.variants.size() * static_cast<size_t>(experiment.trials) << " runs\n";
     return kExitFailure;
   }
   return 0;
@@ -76,13 +84,15 @@ int submit_to_daemon(const ExperimentFlags& f) {
   StopSignals signals;
   const std::stop_token stop = signals.watch();
   try {
-    return run_experiment_on_daemon(DaemonClientOptions{f.daemon, f.format, f.wide}, f.file, stop);
+    return run_experiment_on_daemon(DaemonClientOptions{f.daemon, f.format, f.wide}, f.file, stop,
+                                    f.trials);
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
 }
 
 int cmd_experiment(const ExperimentFlags& f) {
+  if (f.trials != 0) require_range("--trials", f.trials, 1, kMaxTrials);
   return f.daemon.empty() ? run_embedded(f) : submit_to_daemon(f);
 }
 
@@ -97,6 +107,8 @@ Command add_experiment_command(CLI::App& app) {
   exp_cmd->add_flag("--wide", exp.wide, "add rps, errors, bound%");
   exp_cmd->add_option("--out", exp.out, "also write NAME.rst, .csv and .json here");
   exp_cmd->add_option("--daemon", exp.daemon, "submit to the daemon at this URL instead");
+  exp_cmd->add_option("--trials", exp.trials,
+                      "run every row N times, interleaved (default: the file's trials, or 1)");
   return {exp_cmd, [flags] { return cmd_experiment(*flags); }};
 }
 

@@ -12,8 +12,10 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "cli/stop_signals.h"
+#include "lab/experiment.h"
 #include "lab/lab.h"
 #include "lab/report.h"
+#include "lab/trials.h"
 #include "loadgen/load_spec.h"
 #include "loadgen/request.h"
 #include "variants/stub.h"
@@ -43,6 +45,7 @@ struct RunFlags {
   int pipeline = 1;
   std::string format = "rst";
   bool wide = false;
+  int trials = 1;
 };
 
 int cmd_run(const RunFlags& f) {
@@ -76,6 +79,7 @@ int cmd_run(const RunFlags& f) {
     throw UsageError(e.what());
   }
   const ReportFormat format = format_flag(f.format);
+  require_range("--trials", f.trials, 1, kMaxTrials);
   StubProfile profile;
   profile.delay = duration_flag("--upstream-delay", f.upstream_delay, true);
   if (f.path.empty() || f.path.front() != '/') throw UsageError("--path must start with '/'");
@@ -95,9 +99,15 @@ int cmd_run(const RunFlags& f) {
   const std::stop_token stop = signals.watch();
   raise_fd_limit();
   Lab lab(profile, self_executable());
-  const ReportRow row = variant ? lab.run_variant(*variant, load, f.path, stop, stderr_progress())
-                                : lab.run_target(load, stop, stderr_progress());
-  std::cout << render_report({row}, format, f.wide) << std::flush;
+  const auto rows = run_interleaved(
+      1, f.trials,
+      [&](size_t, int trial) {
+        const ProgressFn progress = trial_progress(stderr_progress(), trial, f.trials);
+        return variant ? lab.run_variant(*variant, load, f.path, stop, progress)
+                       : lab.run_target(load, stop, progress);
+      },
+      stop);
+  std::cout << render_trials_report(rows, format, f.wide) << std::flush;
   return stop.stop_requested() ? kExitFailure : 0;
 }
 
@@ -130,6 +140,10 @@ Command add_run_command(CLI::App& app) {
       ->capture_default_str();
   run_cmd->add_option("--format", run.format, "rst, csv or json")->capture_default_str();
   run_cmd->add_flag("--wide", run.wide, "add rps, errors, bound%");
+  run_cmd->add_option("--trials", run.trials,
+                      "repeat the run N times: the table shows the median of the trials with a "
+                      "95 % interval")
+      ->capture_default_str();
   return {run_cmd, [flags] { return cmd_run(*flags); }};
 }
 

@@ -29,13 +29,14 @@ int run_cli(int argc, char** argv) {
   app.set_version_flag("--version", std::string(IOLAB_VERSION " (" IOLAB_GIT_REVISION ")"));
   const std::vector<Command> commands = {
       add_run_command(app),     add_experiment_command(app), add_daemon_command(app),
-      add_history_command(app), add_report_command(app),     add_stub_command(app),
+      add_history_command(app), add_report_command(app),     add_compare_command(app),
+      add_stub_command(app),
       add_serve_command(app),   add_worker_command(app),
   };
 
   if (unknown_command(app, argc, argv)) {
     std::cerr << "iolab: unknown command '" << argv[1]
-              << "' (run, experiment, stub, serve, daemon, report, history)\n";
+              << "' (run, experiment, compare, stub, serve, daemon, report, history)\n";
     return kExitUsage;
   }
   try {
