@@ -37,7 +37,7 @@ struct ExperimentSpec {
   RegressionPolicy regression;
 };
 
-/// Reads an experiment file (format in DESIGN.md). Throws ConfigError naming file, line and key
+/// Reads an experiment file (every key in docs/experiments.md). Throws ConfigError naming file, line and key
 /// for an unknown key, a missing one or a bad value.
 ExperimentSpec load_experiment_file(const std::string& path);
 
