@@ -52,7 +52,7 @@ int cmd_run(const RunFlags& f) {
   LoadSpec load;
   require_range("-c", f.connections, 1, kMaxConnections);
   require_range("-t", f.threads, 1, 256);
-  require_range("--workers", f.workers, 1, 64);
+  require_variant_range("--workers", VariantField::kWorkers, f.workers);
   load.connections = f.connections;
   load.threads = std::min(f.threads, f.connections);
   load.duration = duration_flag("-d", f.duration);

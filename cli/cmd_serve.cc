@@ -30,7 +30,7 @@ int cmd_serve(const ServeFlags& f) {
   std::string error;
   auto variant = parse_variant(f.kind, &error);
   if (!variant) throw UsageError(error);
-  require_range("--workers", f.workers, 1, 64);
+  require_variant_range("--workers", VariantField::kWorkers, f.workers);
   variant->workers = f.workers;
   WorkerSetSpec spec;
   spec.executable = self_executable();

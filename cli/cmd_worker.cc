@@ -31,6 +31,7 @@ int cmd_worker(const WorkerFlags& f) {
   if (!variant) throw UsageError(error);
   variant->pool_size = f.pool_size;
   variant->stack_bytes = f.stack_bytes;
+  if (auto e = VariantLimits::check(*variant)) throw UsageError(e->to_string());
   UpstreamOptions upstream;
   upstream.url = admitted_url("--upstream", f.upstream);
   upstream.timeout = duration_flag("--upstream-timeout", f.upstream_timeout);

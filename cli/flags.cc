@@ -26,6 +26,11 @@ void require_range(const std::string& flag, long long value, long long lo, long 
   }
 }
 
+void require_variant_range(const std::string& flag, VariantField field, long long value) {
+  const VariantLimits::Range range = VariantLimits::range(field);
+  require_range(flag, value, range.min, range.max);
+}
+
 Endpoint endpoint_flag(const std::string& flag, const std::string& text) {
   const auto e = parse_endpoint(text);
   if (!e) throw UsageError("bad address '" + text + "' for " + flag + " (use 127.0.0.1:8080)");

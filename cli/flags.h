@@ -6,6 +6,7 @@
 
 #include "core/endpoint.h"
 #include "lab/report.h"
+#include "variants/variant.h"
 
 namespace iolab {
 
@@ -25,6 +26,8 @@ std::chrono::nanoseconds duration_flag(const std::string& flag, const std::strin
 
 /// Throws UsageError naming `flag` unless lo <= value <= hi.
 void require_range(const std::string& flag, long long value, long long lo, long long hi);
+/// require_range() over VariantLimits' range of `field`.
+void require_variant_range(const std::string& flag, VariantField field, long long value);
 
 /// An address flag's text ("127.0.0.1:8080"). Throws UsageError naming `flag`.
 Endpoint endpoint_flag(const std::string& flag, const std::string& text);

@@ -1,4 +1,4 @@
-// `iolab`: the command line (see DESIGN.md). Each command, its flags and what it does live in
+// `iolab`: the command line (README.md, `iolab --help`). Each command, its flags and what it does live in
 // cli/cmd_*.cc; here the commands are declared in `--help` order and the one parsed is run.
 // Exit codes: 0 success, 1 run failure, 2 bad usage; failures are one line on stderr.
 

@@ -32,8 +32,8 @@ struct ExperimentSpec {
   std::vector<VariantSpec> variants;
   /// Parallel to `variants`: each one's scenario, path and rate.
   std::vector<ExperimentPoint> points;
-  /// `regression: {nights, min_nights, throughput_drop, p99_rise}`; how a result is judged
-  /// against the history of its scenario and variant.
+  /// `regression: {max_p, window, min_nights, throughput_drop, p99_rise, min_answers,
+  /// alert_nights}`: how the history of each scenario and variant is judged (regression.h).
   RegressionPolicy regression;
   /// `trials`: how many times each row runs, interleaved (A, B, C, A, B, C…); 1 by default.
   int trials = 1;
@@ -42,8 +42,8 @@ struct ExperimentSpec {
 /// The most trials an experiment file or --trials may ask for.
 inline constexpr int kMaxTrials = 1000;
 
-/// Reads an experiment file (format in DESIGN.md). Throws ConfigError naming file, line and key
-/// for an unknown key, a missing one or a bad value.
+/// Reads an experiment file (every key in docs/experiments.md). Throws ConfigError naming file,
+/// line and key for an unknown key, a missing one or a bad value.
 ExperimentSpec load_experiment_file(const std::string& path);
 
 /// The same, from YAML text; `origin` names it in errors.

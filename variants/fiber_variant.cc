@@ -1,6 +1,6 @@
 #include "variants/fiber_variant.h"
 
-// Boost 1.74 headers under GCC 12 need <utility> first (see DESIGN.md).
+// Boost 1.74 headers under GCC 12 need <utility> first.
 #include <utility>
 
 #include <netinet/in.h>

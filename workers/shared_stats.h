@@ -15,7 +15,7 @@
 
 namespace iolab {
 
-/// Upper bounds of the exported histogram buckets, in seconds: 100 µs to 60 s (DESIGN.md),
+/// Upper bounds of the exported histogram buckets, in seconds: 100 µs to 60 s,
 /// denser around the 100 ms of the seed's upstream. A last, implicit bucket is +Inf.
 inline constexpr std::array<double, 22> kMetricBucketBounds = {
     0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.11,

@@ -76,7 +76,9 @@ run() {
 variants=(threads:4 async)
 run '{"kind":"threads","threads":4,"workers":2}'
 run '{"kind":"async","workers":2}'
-sleep 3  # a few more scrapes and rule evaluations after the last run
+# A series appears after a scrape or a rule evaluation following the last run: each query is
+# asked again until it has data, 60 s at most, rather than after a fixed wait.
+deadline=$(( $(date +%s) + 60 ))
 
 # Every expression: the dashboards' targets and the rules' exprs, template variables replaced.
 exprs=$(jq -r '.panels[].targets[].expr' "$src"/dashboards/grafana/*.json
@@ -94,16 +96,23 @@ while IFS= read -r expr; do
     # without the comparison. iolab_regression exists only on a night that regressed.
     q=${q% > 0}
     case "$q" in *iolab_regression*) continue ;; esac
-    answer=$(curl -fs --max-time 5 --data-urlencode "query=$q" "$prom/api/v1/query") ||
-      fail "query refused: $q"
-    [ "$(jq -r .status <<<"$answer")" = success ] || fail "query failed: $q: $answer"
-    n=$(jq '.data.result | length' <<<"$answer")
-    [ "$n" -gt 0 ] || fail "no data for ($v): $q"
-    # A query over all variants must show this one too.
-    if grep -q 'by (variant' <<<"$q" || [[ "$q" == variant:* ]]; then
-      jq -e --arg v "$v" '[.data.result[].metric.variant] | index($v) != null' <<<"$answer" >/dev/null ||
-        fail "no series for variant $v: $q"
-    fi
+    while true; do
+      answer=$(curl -fs --max-time 5 --data-urlencode "query=$q" "$prom/api/v1/query") ||
+        fail "query refused: $q"
+      [ "$(jq -r .status <<<"$answer")" = success ] || fail "query failed: $q: $answer"
+      n=$(jq '.data.result | length' <<<"$answer")
+      missing=""
+      if [ "$n" -eq 0 ]; then
+        missing="no data for ($v)"
+      # A query over all variants must show this one too.
+      elif grep -q 'by (variant' <<<"$q" || [[ "$q" == variant:* ]]; then
+        jq -e --arg v "$v" '[.data.result[].metric.variant] | index($v) != null' \
+          <<<"$answer" >/dev/null || missing="no series for variant $v"
+      fi
+      [ -n "$missing" ] || break
+      (( $(date +%s) < deadline )) || fail "$missing: $q"
+      sleep 0.5
+    done
     checked=$((checked + 1))
   done
 done <<<"$exprs"

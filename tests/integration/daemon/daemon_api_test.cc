@@ -217,7 +217,7 @@ TEST_F(DaemonApiTest, QueuesInOrderCancelsAndGuardsTheVariantInUse) {
   });
   const Reply cancel_running = api_->del("/api/v1/runs/" + std::to_string(first));
   EXPECT_EQ(cancel_running.status, 202);
-  const json cancelled = api_->wait_final(first, 5s);
+  const json cancelled = api_->wait_final(first, 60s);
   EXPECT_EQ(cancelled["state"], "cancelled");
   EXPECT_GT(cancelled["result"]["measured"]["requests"].get<uint64_t>(), 0u);
 

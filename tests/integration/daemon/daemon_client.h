@@ -60,7 +60,7 @@ class ApiClient {
 
   /// Polls run `id` until `done(run)` holds; fails the test after `limit`.
   json wait_run(int64_t id, const std::function<bool(const json&)>& done,
-                std::chrono::seconds limit = 20s) {
+                std::chrono::seconds limit = 60s) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     json run;
     while (std::chrono::steady_clock::now() < deadline) {
@@ -72,7 +72,7 @@ class ApiClient {
     return run;
   }
 
-  json wait_final(int64_t id, std::chrono::seconds limit = 20s) {
+  json wait_final(int64_t id, std::chrono::seconds limit = 60s) {
     return wait_run(
         id,
         [](const json& r) {

@@ -50,7 +50,7 @@ class MetricsEndpointTest : public ::testing::Test {
 
   // Polls until `series` reads `want` (the workers publish every 100 ms); returns the last value.
   double wait_for(const std::string& series, double want) {
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
     double got = -1;
     while (std::chrono::steady_clock::now() < deadline) {
       got = sample(scrape(), series);
@@ -152,7 +152,7 @@ TEST_F(MetricsEndpointTest, ARunShowsLiveInTheLoadAndServerSeriesAndPassesPromto
   // The server answered every request the engine counted, and the ones cut off at the end.
   // Workers publish every 100 ms, so the last answers may reach a scrape a moment later.
   double served = sample(after, count_series("threads:4"));
-  for (int i = 0; i < 50 && served < measured; ++i) {
+  for (int i = 0; i < 300 && served < measured; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     served = sample(scrape(), count_series("threads:4"));
   }
@@ -191,8 +191,14 @@ TEST_F(MetricsEndpointTest, AnExperimentRowShowsUnderItsScenarioAndVariant) {
   const auto measured = done["result"]["measured"]["requests"].get<double>();
   get_n(variant_port(), "/plaintext", 5);
   ASSERT_EQ(wait_for(count_series("threads:4"), 25), 25);
-  std::this_thread::sleep_for(300ms);  // a few more copies by the active variant's workers
-  const std::string text = scrape();
+  // The experiment's workers publish their last answers every 100 ms: wait until they have.
+  std::string text = scrape();
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (sample(text, count_series("threads:4", "/remote")) < measured &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+    text = scrape();
+  }
   EXPECT_EQ(
       sample(
           text,

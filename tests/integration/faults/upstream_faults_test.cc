@@ -103,7 +103,7 @@ class FaultUpstream {
   void set(Fault fault) {
     fault_.store(fault);
     const uint64_t wanted = ++generation_;
-    const auto deadline = Clock::now() + 5s;
+    const auto deadline = Clock::now() + 30s;
     while (applied_.load() < wanted && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
     ASSERT_GE(applied_.load(), wanted) << "the fault upstream did not switch";
   }
@@ -272,7 +272,7 @@ Counters counters(const Variant& v) {
 // A variant counts an answer once its write returns, which may be just after the client read it.
 uint64_t answers_eventually(const Variant& v, int status, uint64_t at_least) {
   const auto& slot = v.stats().routes[static_cast<size_t>(Route::kRemote)].answers;
-  const auto deadline = Clock::now() + 5s;
+  const auto deadline = Clock::now() + 30s;
   while (slot[status_slot(status)].load() < at_least && Clock::now() < deadline) {
     std::this_thread::sleep_for(1ms);
   }

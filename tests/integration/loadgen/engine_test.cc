@@ -21,11 +21,10 @@ using Clock = std::chrono::steady_clock;
 TEST(EngineTest, SendsExactlyMaxRequestsAndGetsEveryAnswer) {
   CountingServer server;
   LoadSpec spec = spec_for(server.port(), 8, 2);
-  spec.duration = 10s;
+  spec.duration = 60s;
   spec.max_requests = 500;
-  const auto started = Clock::now();
   const LoadResult result = run_load(spec);
-  EXPECT_LT(Clock::now() - started, 5s) << "a bounded run ends when its requests are answered";
+  EXPECT_LT(result.elapsed, spec.duration) << "a bounded run ends when its requests are answered";
   EXPECT_EQ(result.requests, 500u);
   EXPECT_EQ(result.latency.count(), 500u);
   EXPECT_EQ(result.errors.total(), 0u);
@@ -37,14 +36,17 @@ TEST(EngineTest, SendsExactlyMaxRequestsAndGetsEveryAnswer) {
 TEST(EngineTest, CountsWhatTheServerHandledInADurationRun) {
   CountingServer server;
   const LoadSpec spec = spec_for(server.port(), 4, 2);
+  const auto started = Clock::now();
   const LoadResult result = run_load(spec);
+  const auto took = Clock::now() - started;
   const uint64_t handled = server.handled();
   EXPECT_GT(result.requests, 0u);
   EXPECT_EQ(result.errors.total(), 0u);
   EXPECT_LE(result.requests, handled);
   EXPECT_LE(handled, result.requests + static_cast<uint64_t>(spec.connections));
-  EXPECT_GE(result.elapsed, spec.duration);
-  EXPECT_LT(result.elapsed, spec.duration + 50ms);
+  // Nobody stopped it: the window is measured whole, and it was not reported longer than it ran.
+  EXPECT_EQ(result.elapsed, spec.duration);
+  EXPECT_GE(took, result.elapsed);
   EXPECT_GT(result.rps(), 0.0);
   std::printf("[          ] httplib -t2 -c4: %.0f req/s, p50 %.1f us, p99 %.1f us\n", result.rps(),
               static_cast<double>(result.latency.percentile(50).count()) / 1e3,
@@ -171,15 +173,16 @@ TEST(EngineTest, CompletesCloseDelimitedAnswers) {
 TEST(EngineTest, CountsTimeoutsAndEndsOnTimeWhenTheServerNeverAnswers) {
   RawServer server([](int) { return true; });
   LoadSpec spec = spec_for(server.port(), 2, 1);
-  spec.duration = 600ms;
+  spec.duration = 2s;
   spec.timeout = 100ms;
   const auto started = Clock::now();
   const LoadResult result = run_load(spec);
-  EXPECT_LT(Clock::now() - started, spec.duration + 2s) << "ends on time, not at a hang";
+  EXPECT_LT(Clock::now() - started, spec.duration + 30s) << "ends, not at a hang";
   EXPECT_EQ(result.requests, 0u);
-  // Each connection times out about every 100 ms; allow for the sweep's lateness.
+  // Each connection times out at most every 100 ms: 40 in 2 s. At least three times each, so
+  // a connection is sent on again after its timeout, however late a busy machine sweeps.
   EXPECT_GE(result.errors.timeout, 6u);
-  EXPECT_LE(result.errors.timeout, 14u);
+  EXPECT_LE(result.errors.timeout, 42u);
   EXPECT_EQ(result.errors.read + result.errors.write + result.errors.connect, 0u);
   EXPECT_GE(server.accepted(), result.errors.timeout);
 }
@@ -193,7 +196,7 @@ TEST(EngineTest, CountsReadErrorsWhenTheServerSendsGarbage) {
   spec.duration = 300ms;
   const auto started = Clock::now();
   const LoadResult result = run_load(spec);
-  EXPECT_LT(Clock::now() - started, spec.duration + 2s) << "ends on time, not at a hang";
+  EXPECT_LT(Clock::now() - started, spec.duration + 30s) << "ends, not at a hang";
   EXPECT_EQ(result.requests, 0u);
   EXPECT_GT(result.errors.read, 0u);
 }
@@ -223,16 +226,21 @@ TEST(EngineTest, CountsNon2xxAnswersAsStatusErrors) {
 TEST(EngineTest, DoesNotRecordWarmupAnswers) {
   CountingServer server;
   LoadSpec spec = spec_for(server.port(), 2, 1);
-  spec.warmup = 300ms;
-  spec.duration = 300ms;
+  spec.warmup = 1s;
+  spec.duration = 1s;
   LoadProgress progress;
   const LoadResult result = run_load(spec, {}, &progress);
   EXPECT_GT(result.requests, 0u);
   EXPECT_EQ(result.latency.count(), result.requests);
-  // Progress counts warm-up too, so about twice as many; at least a quarter more is unambiguous.
-  EXPECT_GT(progress.requests(), result.requests + result.requests / 4);
+  // Whole seconds: the timeline's first is the warm-up, its second the window.
+  ASSERT_EQ(result.timeline.size(), 2u);
+  ASSERT_TRUE(result.timeline[0].warmup);
+  EXPECT_GT(result.timeline[0].requests, 0u) << "answers came during the warm-up";
+  EXPECT_EQ(result.requests, result.timeline[1].requests) << "and none of them is in the result";
+  // Progress counts warm-up too.
+  EXPECT_GE(progress.requests(), result.requests + result.timeline[0].requests);
   EXPECT_LE(progress.requests(), server.handled());
-  EXPECT_GE(result.elapsed, spec.duration);
+  EXPECT_EQ(result.elapsed, spec.duration);
 }
 
 TEST(EngineTest, StopsALongRunPromptly) {
@@ -248,24 +256,31 @@ TEST(EngineTest, StopsALongRunPromptly) {
   const auto started = Clock::now();
   const LoadResult result = run_load(spec, stop.get_token(), &progress);
   const auto took = Clock::now() - started;
-  EXPECT_LT(took, 1s);
+  // Half the duration: only a run that ignored the stop comes near it, whatever the load.
+  EXPECT_LT(took, spec.duration / 2);
   EXPECT_GT(result.requests, 0u);
-  EXPECT_LT(result.elapsed, 1s);
+  EXPECT_LE(result.elapsed, took) << "the window ended at the stop";
 }
 
 TEST(EngineTest, ReportsProgressDuringTheRun) {
   CountingServer server;
   LoadSpec spec = spec_for(server.port(), 2, 1);
-  spec.duration = 400ms;
+  spec.duration = 60s;
   LoadProgress progress;
-  std::atomic<uint64_t> seen_mid_run{0};
+  std::atomic<bool> returned{false};
+  std::atomic<bool> seen_mid_run{false};
+  std::stop_source stop;
+  // Stops the run once progress shows answers: a run that reported only at its end would
+  // never show them before it returned.
   std::jthread watcher([&] {
-    std::this_thread::sleep_for(200ms);
-    seen_mid_run = progress.requests();
+    wait_for([&] { return returned.load() || progress.requests() > 0; }, 30s);
+    seen_mid_run = !returned.load() && progress.requests() > 0;
+    stop.request_stop();
   });
-  const LoadResult result = run_load(spec, {}, &progress);
+  const LoadResult result = run_load(spec, stop.get_token(), &progress);
+  returned = true;
   watcher.join();
-  EXPECT_GT(seen_mid_run.load(), 0u);
+  EXPECT_TRUE(seen_mid_run.load());
   // Answers arriving after the window closed are progress but not results.
   EXPECT_GE(progress.requests(), result.requests);
   EXPECT_LE(progress.requests(), result.requests + static_cast<uint64_t>(spec.connections));

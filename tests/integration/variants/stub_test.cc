@@ -40,7 +40,7 @@ TEST(UpstreamStubTest, AnswersWith612BytesOfHtmlAfterTheDelay) {
     EXPECT_GE(took, 50ms);
   }
   // The stub counts an answer once its last byte is sent: the client may read it first.
-  const auto deadline = Clock::now() + 5s;
+  const auto deadline = Clock::now() + 30s;
   while (stub.requests_served() < 5u && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
   EXPECT_EQ(stub.requests_served(), 5u);
   EXPECT_GE(stub.latency().min(), 50ms);
@@ -63,7 +63,7 @@ TEST(UpstreamStubTest, TakesDelayStatusAndSizeFromTheQueryCappedByTheMaximum) {
   ASSERT_TRUE(res);
   const auto took = Clock::now() - started;
   EXPECT_GE(took, 200ms);
-  EXPECT_LT(took, 2s);
+  EXPECT_LT(took, 5s) << "capped at 200 ms, not the 5 s asked";
   EXPECT_EQ(res->body.size(), 1000u);
 }
 
@@ -90,7 +90,7 @@ TEST(UpstreamStubTest, HoldsThousandsOfDelayedRequestsOnOneThread) {
     ASSERT_EQ(::send(fd, request.data(), request.size(), 0), (ssize_t)request.size());
 
   int answered = 0;
-  const auto deadline = Clock::now() + 10s;
+  const auto deadline = Clock::now() + 60s;
   std::vector<bool> done(fds.size(), false);
   while (answered < kConnections && Clock::now() < deadline) {
     std::vector<pollfd> p;
@@ -112,7 +112,8 @@ TEST(UpstreamStubTest, HoldsThousandsOfDelayedRequestsOnOneThread) {
   for (int fd : fds) ::close(fd);
   EXPECT_EQ(answered, kConnections);
   EXPECT_GE(took, 300ms);
-  EXPECT_LT(took, 3s) << "a delayed request must not hold up the others";
+  // One at a time would take 3000 x 300 ms; even ten at a time, 90 s.
+  EXPECT_LT(took, 30s) << "a delayed request must not hold up the others";
   EXPECT_GE(stub.latency().min(), 300ms);
 }
 

@@ -45,7 +45,7 @@ TEST(ThreadsVariantTest, RemoteAnswersJsonWithTheUpstreamStatusAndSize) {
   EXPECT_EQ(res->body, R"({"upstream_status":200,"upstream_bytes":612})");
   EXPECT_EQ(res->get_header_value("Content-Type"), "application/json");
   // The stub counts an answer once its write returns, which may be just after it was read.
-  const auto deadline = Clock::now() + 5s;
+  const auto deadline = Clock::now() + 30s;
   while (stub.requests_served() < 1 && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
   EXPECT_EQ(stub.requests_served(), 1u);
   EXPECT_EQ(variant.name(), "threads:4");
@@ -86,18 +86,19 @@ TEST(ThreadsVariantTest, Answers502WhenTheUpstreamAnswers5xx) {
 }
 
 TEST(ThreadsVariantTest, Answers504WhenTheUpstreamIsSlowerThanTheTimeout) {
-  UpstreamStub stub(StubProfile{.delay = 3s});
+  UpstreamStub stub(StubProfile{.delay = 60s});
   stub.start(Endpoint{"127.0.0.1", 0});
   ThreadsVariant variant(2, UpstreamOptions{.url = url_for(stub.port()), .timeout = 300ms});
   const uint16_t port = variant.start(Endpoint{"127.0.0.1", 0});
   auto c = client_for(port);
+  c.set_read_timeout(120, 0);
   const auto started = Clock::now();
   const auto res = c.Get("/remote");
   const auto took = Clock::now() - started;
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 504);
   EXPECT_GE(took, 300ms);
-  EXPECT_LT(took, 2s);
+  EXPECT_LT(took, 30s) << "at the variant's timeout, not the upstream's answer (60 s)";
 }
 
 TEST(ThreadsVariantTest, ServesAtMostNRequestsAtOnce) {

@@ -93,7 +93,7 @@ TYPED_TEST(VariantContractTest, RemoteAnswersTheUpstreamStatusAndSizeAsJson) {
   ASSERT_TRUE(plain);
   EXPECT_EQ(plain->body, "Hello, World!");
   // A variant counts an answer once its write returns, which may be just after the client read it.
-  const auto deadline = Clock::now() + 5s;
+  const auto deadline = Clock::now() + 30s;
   while (variant->requests_served() < 4 && Clock::now() < deadline)
     std::this_thread::sleep_for(1ms);
   EXPECT_EQ(variant->requests_served(), 4u);
@@ -116,12 +116,12 @@ TYPED_TEST(VariantContractTest, Answers502WhenTheUpstreamIsDown) {
 }
 
 TYPED_TEST(VariantContractTest, Answers504WhenTheUpstreamIsSlowerThanTheTimeout) {
-  UpstreamStub stub(StubProfile{.delay = 3s});
+  UpstreamStub stub(StubProfile{.delay = 60s});
   stub.start(Endpoint{"127.0.0.1", 0});
   auto variant = this->make(UpstreamOptions{.url = url_for(stub.port()), .timeout = 300ms});
   const uint16_t port = variant->start(Endpoint{"127.0.0.1", 0});
   httplib::Client c("127.0.0.1", port);
-  c.set_read_timeout(10, 0);
+  c.set_read_timeout(120, 0);
   const auto started = Clock::now();
   const auto res = c.Get("/remote");
   const auto took = Clock::now() - started;
@@ -129,7 +129,7 @@ TYPED_TEST(VariantContractTest, Answers504WhenTheUpstreamIsSlowerThanTheTimeout)
   EXPECT_EQ(res->status, 504);
   EXPECT_EQ(variant->stats().upstream_timeouts.load(), 1u);
   EXPECT_GE(took, 300ms);
-  EXPECT_LT(took, 2s);
+  EXPECT_LT(took, 30s) << "at the variant's timeout, not the upstream's answer (60 s)";
   // The variant recovers: the next call with a fast answer succeeds.
   const auto fast = c.Get("/plaintext");
   ASSERT_TRUE(fast);

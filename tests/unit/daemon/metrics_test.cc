@@ -103,7 +103,7 @@ TEST(MetricsTest, BucketsAreCumulativeAndEndAtInfEqualToCount) {
   EXPECT_EQ(sample(text, series + "60\"}"), 2);
   EXPECT_EQ(sample(text, series + "+Inf\"}"), 3);
   EXPECT_EQ(sample(text, R"(iolab_server_queue_wait_seconds_count{variant="async"})"), 3);
-  // Every bound of DESIGN.md's range, in order, once per series.
+  // Every bound of the exported range, in order, once per series.
   const std::regex le(
       R"re(iolab_server_queue_wait_seconds_bucket\{variant="async",le="([^"]+)"\})re");
   std::vector<std::string> bounds;
