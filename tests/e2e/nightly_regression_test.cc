@@ -1,7 +1,10 @@
-// The nightly suite against one daemon, as iolab-nightly.service runs it: three quiet nights,
-// then a night with the upstream 20 times slower. The rows that call the upstream are flagged
-// on both measures, the row that does not call it is not flagged beyond noise, the command
-// exits non-zero, and `iolab history` shows the trend.
+// The nightly suite against one daemon, as iolab-nightly.service runs it: five quiet nights,
+// then nights with the upstream 20 times slower. Change points (issue 14) declare a change once
+// a second night confirms it: the first slow night alone could be an outlier that reverts. Then
+// exactly the throughput of the rows that call the upstream is flagged, the command exits
+// non-zero, `iolab history` shows the change points, and /api/v1/regressions exports them. No
+// p99 is judged: no trial holds the 10,000 answers a p99 needs, so a busy machine's p99 noise
+// (the reason this test used to fail) is "insufficient", never a regression.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -14,6 +17,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 namespace iolab {
@@ -35,13 +39,6 @@ size_t count(const std::string& text, const std::string& what) {
   size_t n = 0;
   for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
   return n;
-}
-
-// The p99 in ms of a "REGRESSION <scenario> <variant> p99: X ms ..." line in `text`; -1 if none.
-double flagged_p99_ms(const std::string& text, const std::string& scenario_variant) {
-  const std::string line = "REGRESSION " + scenario_variant + " p99: ";
-  const size_t at = text.find(line);
-  return at == std::string::npos ? -1 : std::stod(text.substr(at + line.size()));
 }
 
 class NightlyRegressionTest : public ::testing::Test {
@@ -91,10 +88,11 @@ class NightlyRegressionTest : public ::testing::Test {
     std::ofstream(dir_ / "nightly.yaml")
         << "name: nightly-e2e\n"
         << "upstream: {delay: " << delay << "}\n"
-        // 2 s: a p99 is then the 1 % slowest of a few thousand answers, not of a few hundred.
-        << "load: {connections: 8, threads: 1, duration: 2s, warmup: 200ms, timeout: 5s}\n"
-        // Wide thresholds: a 20-fold slower upstream crosses them, a busy machine does not.
-        << "regression: {nights: 7, min_nights: 3, throughput_drop: 50%, p99_rise: 300%}\n"
+        // 1 s: a p99 is judged only from 10,000 answers a trial, which no row here reaches.
+        << "load: {connections: 8, threads: 1, duration: 1s, warmup: 200ms, timeout: 5s}\n"
+        // The shipped p ≤ 0.001; changes under 50 % are not declared: a 20-fold slower
+        // upstream is far beyond, what a busy machine does to a short run is not.
+        << "regression: {window: 10, min_nights: 3, throughput_drop: 50%, p99_rise: 300%}\n"
         << "variants:\n"
         << "  - {kind: threads, threads: 8, workers: 1, scenario: remote}\n"
         << "  - {kind: async, workers: 1, scenario: remote}\n"
@@ -114,44 +112,52 @@ class NightlyRegressionTest : public ::testing::Test {
   std::string url_;
 };
 
-TEST_F(NightlyRegressionTest, ASlowerUpstreamFlagsExactlyTheRowsThatCallIt) {
+TEST_F(NightlyRegressionTest, ASlowerUpstreamFlagsTheThroughputOfExactlyTheRowsThatCallIt) {
   std::string out;
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 5; ++i) {
     ASSERT_EQ(night("5ms", out), 0) << out << slurp(dir_ / "night.err");
     EXPECT_EQ(count(out, "REGRESSION"), 0u) << out;
   }
-  constexpr double kSlowUpstreamMs = 100;
+  // One slow night is not yet a change: it might revert tomorrow.
+  ASSERT_EQ(night("100ms", out), 0) << out << slurp(dir_ / "night.err");
+  EXPECT_EQ(count(out, "REGRESSION"), 0u) << out;
   EXPECT_EQ(night("100ms", out), 1) << out << slurp(dir_ / "night.err");
   EXPECT_EQ(count(out, "REGRESSION remote threads:8 throughput"), 1u) << out;
-  EXPECT_EQ(count(out, "REGRESSION remote threads:8 p99"), 1u) << out;
   EXPECT_EQ(count(out, "REGRESSION remote async throughput"), 1u) << out;
-  EXPECT_EQ(count(out, "REGRESSION remote async p99"), 1u) << out;
-  // The plaintext row holds its rate. Its p99 is a fraction of a millisecond: the judge's
-  // relative threshold can flag a busy machine's noise there (until the judge weighs noise),
-  // but a row that called the slowed upstream would wait for it, 100 ms.
-  EXPECT_EQ(count(out, "REGRESSION plaintext threads:8 throughput"), 0u) << out;
-  const double plaintext_p99_ms = flagged_p99_ms(out, "plaintext threads:8");
-  EXPECT_LT(plaintext_p99_ms, kSlowUpstreamMs) << out;
-  const size_t noise = plaintext_p99_ms < 0 ? 0 : 1;
-  EXPECT_EQ(count(out, "REGRESSION"), 4u + noise) << out;
+  EXPECT_EQ(count(out, "REGRESSION"), 2u) << out;
 
   const std::string history = "ulimit -f 10240; timeout -s KILL 30 " + kBinary +
                               " history remote --daemon " + url_ + " >" +
                               (dir_ / "history.out").string();
   ASSERT_EQ(std::system(history.c_str()), 0);
   const std::string trend = slurp(dir_ / "history.out");
-  // Four nights of two variants, the last two flagged on both measures.
-  EXPECT_EQ(count(trend, "threads:8"), 4u) << trend;
-  EXPECT_EQ(count(trend, "async"), 4u) << trend;
-  EXPECT_EQ(count(trend, "RPS+P99"), 2u) << trend;
+  // Seven nights of two variants; the last flagged; the change begins at the first slow night;
+  // every p99 insufficient.
+  EXPECT_EQ(count(trend, "threads:8"), 7u) << trend;
+  EXPECT_EQ(count(trend, "async"), 7u) << trend;
+  EXPECT_EQ(count(trend, "RPS"), 2u) << trend;
+  EXPECT_EQ(count(trend, "P99"), 0u) << trend;
+  EXPECT_EQ(count(trend, "rps -"), 2u) << trend;
+  EXPECT_NE(trend.find("fewer answers than regression.min_answers"), std::string::npos) << trend;
 
-  // What the metrics export as iolab_regression{scenario,variant,measure}.
+  // What the metrics export as iolab_regression{scenario,variant,measure}, with the change.
   const std::string now = "timeout -s KILL 30 curl -sf " + url_ + "/api/v1/regressions >" +
                           (dir_ / "regressions.json").string();
   ASSERT_EQ(std::system(now.c_str()), 0);
-  const std::string flags = slurp(dir_ / "regressions.json");
-  EXPECT_EQ(count(flags, "\"measure\""), 4u + noise) << flags;
-  EXPECT_EQ(count(flags, "\"scenario\": \"remote\""), 4u) << flags;
+  const auto body = nlohmann::json::parse(slurp(dir_ / "regressions.json"));
+  ASSERT_EQ(body["regressions"].size(), 2u) << body.dump(2);
+  for (const auto& f : body["regressions"]) {
+    EXPECT_EQ(f["scenario"], "remote") << f.dump();
+    EXPECT_EQ(f["measure"], "throughput") << f.dump();
+    EXPECT_LT(f["relative_change"].get<double>(), -0.5) << f.dump();
+    EXPECT_LE(f["p"].get<double>(), 0.001) << f.dump();
+  }
+  size_t remote_changes = 0;
+  for (const auto& c : body["change_points"]) {
+    EXPECT_NE(c["scenario"], "plaintext") << c.dump();
+    remote_changes += c["scenario"] == "remote";
+  }
+  EXPECT_EQ(remote_changes, 2u) << body.dump(2);
 }
 
 }  // namespace
