@@ -1,9 +1,11 @@
 #include "store/regression.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdio>
 #include <map>
+#include <span>
 #include <utility>
 
 namespace iolab {
@@ -11,6 +13,8 @@ namespace {
 
 // Persistence: a change is carried by at least this many nights after it (store/stats.h).
 constexpr size_t kNightsToConfirm = 2;
+// A p99 is judged as the log of microseconds: positive for any p99 above 1 µs.
+constexpr double kMicrosPerSecond = 1e6;
 
 double mean(std::span<const double> values) {
   if (values.empty()) return 0;
@@ -19,11 +23,53 @@ double mean(std::span<const double> values) {
   return sum / static_cast<double>(values.size());
 }
 
+// A change found on the judged scale, back in the measure's own unit: for a p99 (a log scale)
+// the levels are geometric means. nullopt when it is smaller than the policy's threshold.
+std::optional<ChangePoint> in_unit(ChangePoint c, bool p99, double min_relative_change) {
+  if (p99) {
+    c.mean_before = std::exp(c.mean_before) / kMicrosPerSecond;
+    c.mean_after = std::exp(c.mean_after) / kMicrosPerSecond;
+    c.relative_change = c.mean_after / c.mean_before - 1;
+  }
+  if (std::fabs(c.relative_change) < min_relative_change) return std::nullopt;
+  return c;
+}
+
+// A change that begins in the latest kNightsToConfirm nights, which E-divisive means weighs
+// little (its energy statistic grows with the shorter side): those nights against the level since
+// the latest change, by the same t-test at the same max_p, each of them nearer its own level than
+// the old median (the persistence rule of change_points()). nullopt when there is none.
+std::optional<ChangePoint> fresh_change(std::span<const double> prefix, size_t level_from,
+                                        double max_p) {
+  constexpr size_t kMinBefore = 4;
+  if (prefix.size() < level_from + kMinBefore + kNightsToConfirm) return std::nullopt;
+  const size_t at = prefix.size() - kNightsToConfirm;
+  const auto before = prefix.subspan(level_from, at - level_from);
+  const auto after = prefix.subspan(at);
+  std::vector<double> sorted(before.begin(), before.end());
+  const double old_level = median(sorted);
+  const double new_level = mean(after);
+  for (const double v : after) {
+    if (std::fabs(v - new_level) >= std::fabs(v - old_level)) return std::nullopt;
+  }
+  ChangePoint c;
+  c.index = at;
+  c.mean_before = mean(before);
+  c.mean_after = new_level;
+  c.relative_change = c.mean_before == 0 ? 0 : c.mean_after / c.mean_before - 1;
+  c.p = student_t_test(before, after);
+  if (c.p > max_p) return std::nullopt;
+  return c;
+}
+
 /// Judges one measure over one series (the nights of one scenario and variant, oldest first).
 void judge_measure(const std::vector<const NightResult*>& series, bool p99,
                    std::vector<MeasureVerdict>& verdicts) {
   const RegressionPolicy& policy = series.back()->policy;
-  const ChangePointOptions options = change_point_options(policy, p99);
+  ChangePointOptions options = change_point_options(policy, p99);
+  // On a log scale the threshold applies once the change is back in seconds (in_unit()).
+  const double min_change = options.min_relative_change;
+  if (p99) options.min_relative_change = 0;
   std::vector<size_t> at;  // index in `series` of each judged value
   std::vector<double> values;
   for (size_t i = 0; i < series.size(); ++i) {
@@ -33,11 +79,18 @@ void judge_measure(const std::vector<const NightResult*>& series, bool p99,
       continue;
     }
     at.push_back(i);
-    values.push_back(p99 ? m.p99_s : m.rps);
+    // A latency's noise is multiplicative (a 1 ms p99 is 3 ms on a bad night, never −1 ms):
+    // judged on a log scale, a night twice as slow weighs as much as one twice as fast.
+    values.push_back(p99 ? std::log(m.p99_s * kMicrosPerSecond) : m.rps);
   }
+  const auto level_of = [&](std::span<const double> v) {
+    return p99 ? std::exp(mean(v)) / kMicrosPerSecond : mean(v);
+  };
   // In hindsight: the whole series.
   const ChangePoints all = change_points(values, options);
-  for (const ChangePoint& c : all.changes) verdicts[at[c.index]].change = c;
+  for (const ChangePoint& c : all.changes) {
+    verdicts[at[c.index]].change = in_unit(c, p99, min_change);
+  }
   for (const size_t o : all.outliers) verdicts[at[o]].outlier = true;
 
   // As each night was judged: the nights up to it, at most a window of them.
@@ -53,23 +106,38 @@ void judge_measure(const std::vector<const NightResult*>& series, bool p99,
     const ChangePoints found = change_points(prefix, options);
     size_t level_from = 0;
     if (!found.changes.empty()) {
-      const ChangePoint& last = found.changes.back();
-      level_from = last.index;
-      const bool worse = p99 ? last.relative_change > 0 : last.relative_change < 0;
-      if (worse && prefix.size() - last.index <= alert_nights) {
-        v.regressed = true;
-        NightChange change{last, 0, {}};
-        change.change.index = first + last.index;
+      const ChangePoint& last_found = found.changes.back();
+      level_from = last_found.index;
+      const auto last = in_unit(last_found, p99, min_change);
+      const bool worse = last && (p99 ? last->relative_change > 0 : last->relative_change < 0);
+      if (worse && prefix.size() - last->index <= alert_nights) {
+        NightChange change{*last, 0, {}};
+        change.change.index = first + last->index;
         const NightResult& start = *series[at[change.change.index]];
         change.run_id = start.run_id;
         change.night = start.night;
+        v.regressed = true;
         v.alert = change;
-        v.level = last.mean_before;
+        v.level = last->mean_before;
         continue;
       }
     }
-    if (level_from + 1 <= prefix.size() - 1) {
-      v.level = mean(prefix.subspan(level_from, prefix.size() - 1 - level_from));
+    if (const auto fresh = fresh_change(prefix, level_from, options.max_p)) {
+      const auto last = in_unit(*fresh, p99, min_change);
+      if (last && (p99 ? last->relative_change > 0 : last->relative_change < 0)) {
+        NightChange change{*last, 0, {}};
+        change.change.index = first + last->index;
+        const NightResult& start = *series[at[change.change.index]];
+        change.run_id = start.run_id;
+        change.night = start.night;
+        v.regressed = true;
+        v.alert = change;
+        v.level = last->mean_before;
+        continue;
+      }
+    }
+    if (level_from + 1 < prefix.size()) {
+      v.level = level_of(prefix.subspan(level_from, prefix.size() - 1 - level_from));
     }
   }
 }
