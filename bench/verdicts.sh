@@ -14,5 +14,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 ulimit -f 102400
-cmake --build "$BUILD" --target iolab_verdicts_bench >/dev/null
+cmake --build "$BUILD" --target iolab_verdicts_bench >"${TMPDIR:-/tmp}/iolab_verdicts_build.log" || { cat "${TMPDIR:-/tmp}/iolab_verdicts_build.log" >&2; exit 1; }
 "$BUILD/tests/iolab_verdicts_bench" "${1:-tests/data/verdicts_noise.csv}"

@@ -108,13 +108,14 @@ inline std::vector<NightResult> as_nights(const std::vector<NightMeasure>& measu
                                           const RegressionPolicy& policy = {}) {
   std::vector<NightResult> out;
   for (size_t i = 0; i < measures.size(); ++i) {
-    NightResult n;
-    n.scenario = "s";
-    n.variant = "v";
-    n.run_id = static_cast<int64_t>(i + 1);
-    n.measure = measures[i];
-    n.policy = policy;
-    out.push_back(n);
+    // run_id is the night's index + 1: an alert names the night its change began by it.
+    out.push_back(NightResult{.scenario = std::string(1, 's'),
+                              .variant = std::string(1, 'v'),
+                              .night = {},
+                              .run_id = static_cast<int64_t>(i + 1),
+                              .experiment_id = 0,
+                              .measure = measures[i],
+                              .policy = policy});
   }
   return out;
 }
@@ -208,7 +209,8 @@ inline void detect_steps(const std::vector<Trial>& runs, Measure measure, double
       const double value = measure == Measure::kRps ? nights[i].rps : nights[i].p99_s;
       if (i >= s.step_at) {
         const MeasureVerdict& v = verdict_of(judged[i], measure);
-        found |= v.regressed && v.alert->change.index >= s.step_at - 1;
+        // The change may be placed one night early by noise; never earlier.
+        found |= v.regressed && static_cast<size_t>(v.alert->run_id) >= s.step_at;
         found_old |= old_rule_flags(previous, value, measure);
       }
       previous.push_back(value);
