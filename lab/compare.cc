@@ -205,18 +205,23 @@ Comparison compare_sides(const CompareSide& base, const CompareSide& next, doubl
   c.alpha = alpha;
   const double confidence = 1 - alpha;
   const size_t min_interval = min_samples_for_interval(confidence);
+  // One row against one other ("async against threads:10"): the two are what is compared.
+  const bool one_each = base.rows.size() == 1 && next.rows.size() == 1 &&
+                        base.rows[0].key != next.rows[0].key;
   for (const auto& b : base.rows) {
-    const auto n = std::find_if(next.rows.begin(), next.rows.end(),
-                                [&](const CompareSide::Row& r) { return r.key == b.key; });
+    auto n = std::find_if(next.rows.begin(), next.rows.end(),
+                          [&](const CompareSide::Row& r) { return r.key == b.key; });
+    if (one_each) n = next.rows.begin();
     if (n == next.rows.end()) {
       c.only_base.push_back(b.key);
       continue;
     }
+    const std::string key = one_each ? b.key + " → " + n->key : b.key;
     for (const MeasureOf& m : kMeasures) {
       const std::vector<double> bv = values(b.trials, m);
       const std::vector<double> nv = values(n->trials, m);
       MeasureChange change;
-      change.key = b.key;
+      change.key = key;
       change.measure = m.name;
       change.base = median_with_ci(bv, confidence);
       change.next = median_with_ci(nv, confidence);
@@ -237,6 +242,7 @@ Comparison compare_sides(const CompareSide& base, const CompareSide& next, doubl
     }
   }
   for (const auto& n : next.rows) {
+    if (one_each) break;
     const bool matched = std::any_of(base.rows.begin(), base.rows.end(),
                                      [&](const CompareSide::Row& r) { return r.key == n.key; });
     if (!matched) c.only_new.push_back(n.key);

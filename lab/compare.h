@@ -62,7 +62,9 @@ struct Comparison {
   std::vector<std::string> only_new;   ///< Keys in NEW without a match in BASE.
 };
 
-/// Compares every key present on both sides at level `alpha` (intervals at 1 − alpha). Pure.
+/// Compares every key present on both sides at level `alpha` (intervals at 1 − alpha). When each
+/// side holds one row and their keys differ, those two rows are compared, as "async /remote →
+/// threads:10 /remote". Pure.
 Comparison compare_sides(const CompareSide& base, const CompareSide& next, double alpha = 0.05);
 
 /// The comparison as a text table (rst, with the warnings below it), csv or json.

@@ -83,6 +83,17 @@ TEST(CompareTest, PairsRowsByVariantAndPathAndNamesTheUnmatched) {
   EXPECT_EQ(c.only_new, std::vector<std::string>{"threads:10 /remote"});
 }
 
+TEST(CompareTest, OneRowAgainstAnotherComparesTheTwo) {
+  const Comparison c =
+      compare_sides(compare_side(trials("async", {1000, 1010, 990, 1005, 995, 1002}, 2ms)),
+                    compare_side(trials("threads:10", {90, 91, 89, 90, 92, 88}, 9ms)));
+  ASSERT_EQ(c.changes.size(), 3u);
+  EXPECT_EQ(c.changes[0].key, "async /remote → threads:10 /remote");
+  EXPECT_TRUE(c.changes[0].significant());
+  EXPECT_TRUE(c.only_base.empty());
+  EXPECT_TRUE(c.only_new.empty());
+}
+
 TEST(CompareTest, ReadsTheRowsOfAJsonResultFile) {
   TrialRow t{trials("async", {100, 200, 300}, 1ms)};
   const auto json = nlohmann::json::parse(render_trials_report({t}, ReportFormat::kJson, false));
