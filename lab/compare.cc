@@ -24,13 +24,6 @@ std::string percent(double ratio) {
   return buf;
 }
 
-std::string with_ci(const MedianCi& m, int decimals) {
-  if (m.n == 0) return "-";
-  if (!m.has_interval) return fixed(m.median, decimals) + " ±∞";
-  return fixed(m.median, decimals) + " [" + fixed(m.low, decimals) + ", " +
-         fixed(m.high, decimals) + "]";
-}
-
 std::string p_value(double p) {
   if (p < 0.001) return "<0.001";
   return fixed(p, 3);
@@ -62,13 +55,6 @@ std::vector<double> values(const std::vector<TrialMeasures>& trials, const Measu
   return out;
 }
 
-// Columns on a terminal, not bytes ("±∞" is five bytes).
-size_t display_width(const std::string& text) {
-  return static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) {
-    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  }));
-}
-
 std::vector<std::vector<std::string>> cells_of(const Comparison& c, bool text) {
   std::vector<std::vector<std::string>> rows;
   for (const MeasureChange& m : c.changes) {
@@ -80,7 +66,7 @@ std::vector<std::vector<std::string>> cells_of(const Comparison& c, bool text) {
     if (text && !m.significant()) change = "~";
     const std::string n = std::to_string(m.base.n) + "+" + std::to_string(m.next.n);
     if (text) {
-      rows.push_back({m.key, m.measure, with_ci(m.base, d), with_ci(m.next, d), change, interval,
+      rows.push_back({m.key, m.measure, median_ci_text(m.base, d), median_ci_text(m.next, d), change, interval,
                       p_value(m.test.p), n});
     } else {
       auto end = [&](const MedianCi& x, bool high) {

@@ -57,13 +57,6 @@ Columns tabulate(const std::vector<ReportRow>& rows, bool wide) {
   return t;
 }
 
-// Columns on a terminal, not bytes: "±∞" is five bytes wide in UTF-8 and two on screen.
-size_t display_width(const std::string& text) {
-  return static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) {
-    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  }));
-}
-
 std::string render_rst(const Columns& t) {
   std::vector<size_t> widths(t.header.size());
   for (size_t c = 0; c < t.header.size(); ++c) {
@@ -139,14 +132,6 @@ std::string render_json(const std::vector<ReportRow>& rows) {
 
 // ---- Rows with trials ------------------------------------------------------------------------
 
-// "1234.5 [1200.1, 1250.3]", or "1234.5 ±∞" when the trials are too few for an interval.
-std::string with_ci(const MedianCi& m, int decimals) {
-  if (m.n == 0) return "-";
-  if (!m.has_interval) return fixed(m.median, decimals) + " ±∞";
-  return fixed(m.median, decimals) + " [" + fixed(m.low, decimals) + ", " +
-         fixed(m.high, decimals) + "]";
-}
-
 Columns tabulate_trials(const std::vector<TrialRow>& rows, bool wide, bool split_ci) {
   Columns t;
   if (split_ci) {
@@ -172,9 +157,9 @@ Columns tabulate_trials(const std::vector<TrialRow>& rows, bool wide, bool split
         cells.push_back(m->has_interval ? fixed(m->high, decimals) : "");
       }
     } else {
-      cells.push_back(with_ci(s.rps, 1));
-      cells.push_back(with_ci(s.p50_ms, 2));
-      cells.push_back(with_ci(s.p99_ms, 2));
+      cells.push_back(median_ci_text(s.rps, 1));
+      cells.push_back(median_ci_text(s.p50_ms, 2));
+      cells.push_back(median_ci_text(s.p99_ms, 2));
     }
     for (const double p : {50.0, 99.0, 99.9}) cells.push_back(ms(s.merged.percentile(p)));
     cells.push_back(ms(s.merged.max()));
@@ -227,6 +212,19 @@ std::string render_trials_report(const std::vector<TrialRow>& rows, ReportFormat
       return render_trials_json(rows);
   }
   return {};
+}
+
+std::string median_ci_text(const MedianCi& m, int decimals) {
+  if (m.n == 0) return "-";
+  if (!m.has_interval) return fixed(m.median, decimals) + " ±∞";
+  return fixed(m.median, decimals) + " [" + fixed(m.low, decimals) + ", " +
+         fixed(m.high, decimals) + "]";
+}
+
+size_t display_width(std::string_view text) {
+  return static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  }));
 }
 
 std::optional<double> ReportRow::bound_percent() const {

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "store/stats.h"
 #include "workers/process_usage.h"
 #include "loadgen/engine.h"
 
@@ -35,6 +36,13 @@ std::optional<ReportFormat> parse_report_format(std::string_view text);
 std::string render_report(const std::vector<ReportRow>& rows, ReportFormat format, bool wide);
 
 struct TrialRow;
+
+/// "1234.5 [1200.1, 1250.3]": a median with its interval; "1234.5 ±∞" when the samples are too
+/// few for one; "-" when there are none.
+std::string median_ci_text(const MedianCi& median, int decimals);
+
+/// The columns `text` (UTF-8) takes on a terminal: "±∞" is five bytes and two columns.
+size_t display_width(std::string_view text);
 
 /// The table of rows repeated in trials (lab/trials.h). With one trial per row it is exactly
 /// render_report() of those rows. Otherwise, per row: the trials, the median of the trials'

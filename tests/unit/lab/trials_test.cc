@@ -26,12 +26,12 @@ TEST(TrialsTest, RunsRowsInterleavedAndKeepsEveryTrial) {
   std::vector<std::string> order;
   const auto rows = run_interleaved(3, 2, [&](size_t r, int t) {
     order.push_back(std::to_string(r) + "/" + std::to_string(t));
-    return row("v" + std::to_string(r), 10, 1ms);
+    return row(std::to_string(r), 10, 1ms);
   });
   EXPECT_EQ(order, (std::vector<std::string>{"0/0", "1/0", "2/0", "0/1", "1/1", "2/1"}));
   ASSERT_EQ(rows.size(), 3u);
   for (const auto& r : rows) EXPECT_EQ(r.trials.size(), 2u);
-  EXPECT_EQ(rows[2].label(), "v2");
+  EXPECT_EQ(rows[2].label(), "2");
 }
 
 TEST(TrialsTest, StopsBeforeTheNextTrial) {
