@@ -15,7 +15,7 @@ for unit in "$source_dir"/systemd/*.service "$source_dir"/systemd/*.timer; do
   sed "s#/usr/local/bin/iolab#$binary#g" "$unit" >"$work/$(basename "$unit")"
   units+=("$work/$(basename "$unit")")
 done
-# What the units promise (README), beyond what verify checks.
+# What the units promise (docs/operations.md), beyond what verify checks.
 require() {
   grep -qx -- "$2" "$work/$1" || { echo "FAIL: $1 lacks '$2'"; exit 1; }
 }
