@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Long fuzz runs (issue 8). Builds the libFuzzer targets (build-fuzz/, through
+# Long fuzz runs. Builds the libFuzzer targets (build-fuzz/, through
 # scripts/fuzz-smoke.sh --build-only) and runs each for FUZZ_SECONDS at nice 19, up to FUZZ_JOBS
 # at a time, each on a scratch copy of its corpus (tests/fuzz/corpus/<target>). Crashes go to an
 # artifacts folder that is printed and kept. Prints a table: target, seconds, runs (libFuzzer's

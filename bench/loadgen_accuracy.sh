@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # How closely the load engine reads back a known server and holds a schedule: the timing claims
-# that hold on a quiet machine only, so they live here rather than in the tests (issue 18).
+# that hold on a quiet machine only, so they live here rather than in the tests.
 # Against `iolab stub`, REPEATS runs per case, medians printed with each claim's ratio:
 #
 #   closed loop -c2 -t1, stub 50 ms:        p50 / 50 ms           claim: under 1.03 (1.5 ms)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Records the noise fixture of issue 14 on this machine: TRIALS identical short runs (default 50)
+# Records the verdicts' noise fixture on this machine: TRIALS identical short runs (default 50)
 # of each of a few rows of the nightly suite, interleaved (closed loop on /remote for async and
 # threads:32, closed loop on /plaintext, open loop at 2,000 req/s), servers on 127.0.0.1 only.
 # Keeps only each run's summary numbers: row,trial,rps,p50_ms,p99_ms,requests.

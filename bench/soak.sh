@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Soak (issue 8): the daemon through back-to-back runs and variant switches for a set time; its
+# Soak: the daemon through back-to-back runs and variant switches for a set time; its
 # RSS, open descriptors and threads at the start and the end must not grow beyond noise.
 #
 #   bench/soak.sh [SECONDS]        default 600 (10 min); IOLAB=path/to/iolab to pick the binary

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The concurrency models side by side on this machine, one table per point (issue 4):
+# The concurrency models side by side on this machine, one table per point:
 #   1. the seed point: 400 connections, 100 ms upstream, 2 workers: bound% of every variant;
 #   2. /plaintext with one worker: async req/s over nginx's static page req/s, same wrk command;
 #   3. 10,000 connections, 1 s upstream, 2 workers: async and fiber against the 10,000 req/s

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 14, "measured, not assumed": resamples the noise recorded on this machine
+# "Measured, not assumed": resamples the noise recorded on this machine
 # (tests/data/verdicts_noise.csv, 50 identical short runs of each of a few nightly rows) into
 # synthetic nightly histories and compare pairs, and prints
 #   - A/A false alarms per 100 metric-nights, change points against the old 10 % rule;

@@ -1,4 +1,4 @@
-// Prints the figures of issue 14's harness from the recorded noise (tests/verdicts_harness.h):
+// Prints the figures of the verdicts harness from the recorded noise (tests/verdicts_harness.h):
 // A/A false alarms per 100 metric-nights (change points and the old 10 %-of-median rule),
 // detection of persistent 3σ steps and 10 % throughput drops within 3 nights, and compare's
 // A/A false positives and power at n = 10. Run by bench/verdicts.sh.

@@ -33,6 +33,8 @@ install(FILES ${PROJECT_SOURCE_DIR}/config/iolab.yaml
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/config/experiments
         DESTINATION ${CMAKE_INSTALL_SYSCONFDIR}/iolab)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/config/experiments DESTINATION ${CMAKE_INSTALL_DATADIR}/iolab)
+# The manual page iolab(1), named by the units' Documentation=.
+install(FILES ${PROJECT_SOURCE_DIR}/docs/iolab.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 if(EXISTS ${PROJECT_SOURCE_DIR}/dashboards)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/dashboards DESTINATION ${CMAKE_INSTALL_DATADIR}/iolab)
 endif()

@@ -11,7 +11,7 @@ namespace {
 std::vector<ReportRow> side_rows(const ApiContext& api, const httplib::Request& req,
                                  const char* param) {
   if (!req.has_param(param)) {
-    throw ApiError(400, "missing_parameter", std::string("give ?") + param + "=ID", param);
+    throw ApiError(400, "bad_parameter", std::string("give ?") + param + "=ID", param);
   }
   std::string text = req.get_param_value(param);
   bool run = false;
@@ -53,7 +53,7 @@ std::vector<ReportRow> side_rows(const ApiContext& api, const httplib::Request& 
     if (auto row = row_from_run(r)) rows.push_back(std::move(*row));
   }
   if (rows.empty()) {
-    throw ApiError(409, "no_results", std::string(param) + " has no finished run to compare",
+    throw ApiError(409, "no_result", std::string(param) + " has no finished run to compare",
                    param);
   }
   return rows;

@@ -15,7 +15,7 @@
 
 namespace iolab {
 
-// What the API shows: the JSON views of the daemon's objects (docs: the README's REST section).
+// What the API shows: the JSON views of the daemon's objects (docs/api/openapi.yaml).
 
 nlohmann::json variant_json(const VariantSpec& v);
 nlohmann::json profile_json(const StubProfile& p);

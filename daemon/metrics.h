@@ -52,7 +52,7 @@ struct MetricsSnapshot {
   std::vector<Regression> regressions;
 };
 
-/// The Prometheus families of `snapshot` (the names, labels and buckets the README lists), without
+/// The Prometheus families of `snapshot` (the names, labels and buckets docs/metrics.md lists), without
 /// iolab_runs_total and iolab_build_info (those live in DaemonMetrics' registry).
 std::vector<prometheus::MetricFamily> to_families(const MetricsSnapshot& snapshot);
 

@@ -1,6 +1,6 @@
 #pragma once
 
-// `iolab compare BASE NEW` (issue 14): whether two sets of trials differ, as Go's benchstat says
+// `iolab compare BASE NEW`: whether two sets of trials differ, as Go's benchstat says
 // it. Per row and measure (req/s, p50, p99): each side's median with its 95 % interval, the
 // change new/base with the 95 % interval of the ratio (Hodges–Lehmann), the p-value of a
 // two-sided Mann–Whitney U test (exact for small samples), `~` where the change is not

@@ -1,6 +1,6 @@
 #pragma once
 
-// Repeated trials (issue 14): every row of a run or an experiment repeated N times, interleaved
+// Repeated trials: every row of a run or an experiment repeated N times, interleaved
 // (A, B, C, A, B, C…) so that drift on the machine hits every row alike, and each row summed up
 // as the median of its trials with a distribution-free 95 % interval (store/stats.h: the order
 // statistics of the median, as benchstat). The unit of replication is the whole run.

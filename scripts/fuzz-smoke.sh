@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fuzz smoke tests (issue 8): configures and builds the libFuzzer targets in build-fuzz/
+# The fuzz smoke tests: configures and builds the libFuzzer targets in build-fuzz/
 # (clang-14, ASan + UBSan, only the fuzz targets), then runs `ctest -L fuzz`: each target fuzzes
 # a copy of its corpus (tests/fuzz/corpus/<target>) for a few seconds. Prints one line per
 # target; exits non-zero on any crash or build failure.

@@ -1,6 +1,6 @@
 #pragma once
 
-// The nightly judgement (issue 14): a night's value per scenario, variant and measure is the
+// The nightly judgement: a night's value per scenario, variant and measure is the
 // median of its trials; a change is declared by change points over the series (store/stats.h:
 // E-divisive means with a t-test, Apache Otava's method), not by a fixed percentage against a
 // median; a night that reverts the next night is an outlier; a p99 is judged only from runs

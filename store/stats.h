@@ -1,6 +1,6 @@
 #pragma once
 
-// Statistics for verdicts one can trust (issue 14): the median of repeated trials with a
+// Statistics for verdicts one can trust: the median of repeated trials with a
 // distribution-free interval, a two-sided Mann–Whitney U test between two sets of trials, an
 // interval for the ratio new/base, and change points in a nightly series. Pure functions on
 // plain numbers: no I/O, no clock, no global state; every function is safe to call from any

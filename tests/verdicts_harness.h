@@ -1,6 +1,6 @@
 #pragma once
 
-// The harness of issue 14's "measured, not assumed": real noise recorded on this machine
+// The verdicts harness, "measured, not assumed": real noise recorded on this machine
 // (tests/data/verdicts_noise.csv: 50 identical short runs of each of a few nightly rows)
 // resampled into synthetic nightly histories and compare pairs. Shared by the unit test
 // (tests/unit/store/verdicts_harness_test.cc) and bench/verdicts.sh (the iolab_verdicts_bench
@@ -94,7 +94,7 @@ inline NightMeasure draw_night(const std::vector<Trial>& runs, size_t trials, st
   return {median(rps), median(p99), fewest, trials};
 }
 
-/// Today's rule before issue 14, kept here only to measure it: flag when the night is beyond
+/// The rule before change points, kept here only to measure it: flag when the night is beyond
 /// 10 % of the median of the last 7 nights (judged from 3 nights on).
 inline bool old_rule_flags(const std::vector<double>& previous, double now, Measure m) {
   if (previous.size() < 3) return false;

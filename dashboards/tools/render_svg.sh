@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Renders two panels of the overview dashboard (req/s and server p99 by variant) from a live
-# Prometheus to an SVG, for the README: what Grafana shows, without Grafana.
+# Prometheus to an SVG, for docs/metrics.md: what Grafana shows, without Grafana.
 # Usage: render_svg.sh PROMETHEUS_URL SECONDS OUT.svg
 set -euo pipefail
 prom=$1 seconds=$2 out=$3

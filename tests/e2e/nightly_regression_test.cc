@@ -1,5 +1,5 @@
 // The nightly suite against one daemon, as iolab-nightly.service runs it: five quiet nights,
-// then nights with the upstream 20 times slower. Change points (issue 14) declare a change once
+// then nights with the upstream 20 times slower. Change points declare a change once
 // a second night confirms it: the first slow night alone could be an outlier that reverts. Then
 // exactly the throughput of the rows that call the upstream is flagged, the command exits
 // non-zero, `iolab history` shows the change points, and /api/v1/regressions exports them. No

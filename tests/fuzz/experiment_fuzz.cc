@@ -1,4 +1,4 @@
-// Fuzzes the experiment loader (daemon/experiment.h): `iolab experiment FILE`, and the daemon's
+// Fuzzes the experiment loader (lab/experiment.h): `iolab experiment FILE`, and the daemon's
 // POST /api/v1/experiments (through api_requests_fuzz too).
 //
 // Input: the YAML text. The only documented refusal is ConfigError; anything else escapes and is

@@ -1,4 +1,4 @@
-// Fuzzes the readers of stored results (daemon/result_json.h): the run store's JSON is read back
+// Fuzzes the readers of stored results (lab/result_json.h): the run store's JSON is read back
 // for reports, history and regressions, and may come from an older or damaged database.
 //
 // Input: JSON text (not JSON: nothing to do). The only documented refusal is ResultJsonError;

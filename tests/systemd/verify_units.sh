@@ -15,10 +15,13 @@ for unit in "$source_dir"/systemd/*.service "$source_dir"/systemd/*.timer; do
   sed "s#/usr/local/bin/iolab#$binary#g" "$unit" >"$work/$(basename "$unit")"
   units+=("$work/$(basename "$unit")")
 done
-# What the units promise (README), beyond what verify checks.
+# What the units promise (docs/operations.md), beyond what verify checks.
 require() {
   grep -qx -- "$2" "$work/$1" || { echo "FAIL: $1 lacks '$2'"; exit 1; }
 }
+for unit in iolab.service iolab-nightly.service iolab-nightly.timer; do
+  require "$unit" "Documentation=man:iolab(1)"
+done
 require iolab.service "Type=notify"
 require iolab.service "Restart=on-failure"
 require iolab.service "DynamicUser=yes"
@@ -35,9 +38,12 @@ grep -q "^RandomizedDelaySec=" "$work/iolab-nightly.timer" || { echo "FAIL: no R
 grep -q "experiment /etc/iolab/experiments/nightly.yaml --daemon " "$work/iolab-nightly.service" ||
   { echo "FAIL: the nightly service does not run the nightly suite"; exit 1; }
 
+# verify runs `man` on each Documentation=man: page: the page as `cmake --install` places it.
+mkdir -p "$work/man/man1"
+cp "$source_dir/docs/iolab.1" "$work/man/man1/"
 cd "$work"
 set +e
-output=$(SYSTEMD_LOG_LEVEL=notice timeout -s KILL 60 systemd-analyze verify "${units[@]}" 2>&1)
+output=$(MANPATH="$work/man" SYSTEMD_LOG_LEVEL=notice timeout -s KILL 60 systemd-analyze verify "${units[@]}" 2>&1)
 rc=$?
 set -e
 [ -n "$output" ] && echo "$output"

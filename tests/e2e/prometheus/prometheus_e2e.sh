@@ -117,7 +117,7 @@ while IFS= read -r expr; do
   done
 done <<<"$exprs"
 echo "prometheus e2e: $checked expression evaluations returned data for ${variants[*]}"
-# The README's picture: IOLAB_E2E_SVG=dashboards/overview.svg (run by hand, not by ctest).
+# docs/metrics.md's picture: IOLAB_E2E_SVG=dashboards/overview.svg (run by hand, not by ctest).
 if [ -n "${IOLAB_E2E_SVG:-}" ]; then
   bash "$src/dashboards/tools/render_svg.sh" "$prom" $((2 * seconds + 8)) "$IOLAB_E2E_SVG"
 fi

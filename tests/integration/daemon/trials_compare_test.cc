@@ -1,4 +1,4 @@
-// Issue 14 through the daemon: an experiment's trials queued interleaved and stored as runs,
+// Trials and compare through the daemon: an experiment's trials queued interleaved and stored as runs,
 // its report as the trials table, GET /api/v1/compare, and change points in the history.
 #include <gtest/gtest.h>
 

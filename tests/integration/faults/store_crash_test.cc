@@ -1,4 +1,4 @@
-// Fault injection on the run store (issue 8): the daemon SIGKILLed while it writes a run's
+// Fault injection on the run store: the daemon SIGKILLed while it writes a run's
 // result leaves a store that opens intact: earlier runs as they were, the run it was writing
 // interrupted (never half-written), and new runs stored after it.
 //

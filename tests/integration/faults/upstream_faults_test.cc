@@ -1,4 +1,4 @@
-// Fault injection on the upstream (issue 8): every variant answers 502 to an upstream that
+// Fault injection on the upstream: every variant answers 502 to an upstream that
 // refuses, resets, answers garbage or half an answer, and 504 to one that stalls or trickles its
 // answer slower than the timeout; in time, without hanging, counted in its stats; and serves
 // normally again once the upstream is healthy, over the connections the fault left behind.

@@ -1,4 +1,4 @@
-// Fault injection on the workers (issue 8): during a daemon run, the variant's worker processes
+// Fault injection on the workers: during a daemon run, the variant's worker processes
 // are SIGKILLed again and again; each is restarted and counted, the run goes on and its result
 // counts the failures, and the variant serves normally afterwards.
 #include <gtest/gtest.h>

@@ -1,4 +1,5 @@
-// Issue 20: every server in variants/ starts and stops without a race. For each kind, N cycles
+// Every server starts and stops without a race: each variant, the stub, a supervisor's worker
+// processes and the daemon (whose API thread once missed a stop() that came right after start()). For each kind, N cycles
 // of start -> stop, the stop coming at once, after a random 0-5 ms, or while a client connects
 // (with one connection idle and one request in progress). Every cycle must end (a watchdog
 // aborts the process, naming the cycle, when one takes longer than kCycleLimit), free its port
@@ -25,8 +26,11 @@
 #include <thread>
 #include <vector>
 
+#include "daemon/daemon.h"
+#include "store/run_store.h"
 #include "variants/stub.h"
 #include "variants/variant.h"
+#include "workers/supervisor.h"
 
 namespace iolab {
 namespace {
@@ -74,17 +78,35 @@ sockaddr_in loopback(uint16_t port) {
   return a;
 }
 
-// Whether nothing listens on `port` any more: a listener without SO_REUSEPORT can take it.
-// (SO_REUSEADDR only forgives the port's connections in TIME_WAIT, never a live listener.)
-bool port_is_free(uint16_t port) {
+// Whether `port` can be listened on, with `reuse_port` as well as SO_REUSEADDR.
+bool can_listen(uint16_t port, bool reuse_port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   const int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   const sockaddr_in a = loopback(port);
   const bool ok =
       ::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0 && ::listen(fd, 1) == 0;
   ::close(fd);
   return ok;
+}
+
+int connect_to(uint16_t port);
+
+// Whether nothing listens on `port` any more: a listener without SO_REUSEPORT can take it.
+// (SO_REUSEADDR only forgives the port's connections in TIME_WAIT, never a live listener.)
+// A server that closed its connections first (cpp-httplib's, which binds with SO_REUSEPORT)
+// leaves them in TIME_WAIT with SO_REUSEPORT, which only a listener that sets it too may share;
+// then the port counts as free when nothing accepts on it and such a listener can take it,
+// as the same server starting again would.
+bool port_is_free(uint16_t port) {
+  if (can_listen(port, false)) return true;
+  const int fd = connect_to(port);
+  if (fd >= 0) {
+    ::close(fd);
+    return false;
+  }
+  return can_listen(port, true);
 }
 
 // A blocking connect to 127.0.0.1:port; -1 when refused.
@@ -102,25 +124,48 @@ void send_text(int fd, const std::string& text) {
   [[maybe_unused]] const auto n = ::send(fd, text.data(), text.size(), MSG_NOSIGNAL);
 }
 
-// One server under test: a variant, or the upstream stub.
+// One server under test: a variant, the upstream stub, a supervisor's worker set, or the whole
+// daemon (its REST API, with its own stub and run queue; no default variant).
 class Subject {
  public:
   Subject(const std::string& kind, const UpstreamOptions& upstream) {
     if (kind == "stub") {
       stub_ = std::make_unique<UpstreamStub>(StubProfile{.delay = 20ms});
+    } else if (kind == "daemon") {
+      DaemonConfig config;
+      config.api_listen = Endpoint{"127.0.0.1", 0};
+      config.upstream_listen = Endpoint{"127.0.0.1", 0};
+      config.variant_default.reset();
+      daemon_ = std::make_unique<Daemon>(config, IOLAB_BINARY,
+                                         std::make_unique<InMemoryRunStore>());
+    } else if (kind == "supervisor") {
+      WorkerSetSpec spec;
+      spec.executable = IOLAB_BINARY;
+      spec.variant = VariantSpec{"threads", 4, 1};
+      spec.upstream = upstream;
+      spec.listen = Endpoint{"127.0.0.1", 0};
+      supervisor_ = std::make_unique<Supervisor>(spec);
     } else {
       variant_ = make_variant(*parse_variant(kind), upstream);
     }
   }
   uint16_t start() {
+    if (daemon_) return daemon_->start();
+    if (supervisor_) return supervisor_->start();
     return stub_ ? stub_->start(Endpoint{"127.0.0.1", 0})
                  : variant_->start(Endpoint{"127.0.0.1", 0});
   }
-  void stop() { stub_ ? stub_->stop() : variant_->stop(); }
+  void stop() {
+    if (daemon_) return daemon_->stop();
+    if (supervisor_) return supervisor_->stop();
+    stub_ ? stub_->stop() : variant_->stop();
+  }
 
  private:
   std::unique_ptr<Variant> variant_;
   std::unique_ptr<UpstreamStub> stub_;
+  std::unique_ptr<Daemon> daemon_;
+  std::unique_ptr<Supervisor> supervisor_;
 };
 
 // While a client connects: one connection left idle, one with a /remote in progress, then
@@ -278,7 +323,8 @@ TEST_P(VariantLifecycleTest, EveryCycleEndsAndFreesItsPortAndThreads) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryServer, VariantLifecycleTest,
-                         ::testing::Values("threads:4", "async", "fiber", "fiber-blocking", "stub"),
+                         ::testing::Values("threads:4", "async", "fiber", "fiber-blocking", "stub",
+                                           "supervisor", "daemon"),
                          [](const auto& param_info) {
                            std::string name = param_info.param;
                            for (char& c : name) {

@@ -1,4 +1,4 @@
-// Overload (issue 8): a server that runs out of descriptors neither spins on its listener nor
+// Overload: a server that runs out of descriptors neither spins on its listener nor
 // forgets the connections waiting in its backlog once descriptors are free again.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

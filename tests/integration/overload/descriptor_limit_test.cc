@@ -1,4 +1,4 @@
-// Overload (issue 8): a run that asks for more connections than its descriptors allow fails up
+// Overload: a run that asks for more connections than its descriptors allow fails up
 // front with the reason, before any stub, worker or load starts.
 #include <gtest/gtest.h>
 

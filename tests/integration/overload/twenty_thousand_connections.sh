@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Overload (issue 8): 20,000 connections against threads:10, far past its capacity.
+# Overload: 20,000 connections against threads:10, far past its capacity.
 #
 #   twenty_thousand_connections.sh IOLAB_BINARY
 #

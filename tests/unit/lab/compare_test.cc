@@ -1,4 +1,4 @@
-// `iolab compare` (issue 14): `~` for no significant change, the change with its interval and
+// `iolab compare`: `~` for no significant change, the change with its interval and
 // p-value otherwise, warnings for too few trials, and result files read back.
 #include "lab/compare.h"
 

@@ -29,7 +29,7 @@ variants:
   EXPECT_EQ(spec.variants[3].threads, 20);
 }
 
-// Change points (issue 14) replaced "10 % below the median of 7 nights": the defaults are
+// Change points replaced "10 % below the median of 7 nights": the defaults are
 // Otava's (p ≤ 0.001, a window of 50) and a p99 needs 10,000 answers per trial.
 TEST(ExperimentPointsTest, RegressionPolicyDefaultsToChangePointsAtOnePerMille) {
   const auto spec = parse_experiment("name: x\nload: {}\nvariants: [{kind: async}]\n", "x.yaml");

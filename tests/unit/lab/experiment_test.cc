@@ -77,7 +77,7 @@ TEST(ExperimentTest, AKindWithAPoolSizeIsRefused) {
 }
 
 // Found by experiment_fuzz: `nights` below the default min_nights (3) left every night unjudged.
-// Since change points (issue 14) a window below 4 nights cannot hold a confirmed change and is
+// Since change points a window below 4 nights cannot hold a confirmed change and is
 // refused; the minimum may never exceed the window.
 TEST(ExperimentTest, AWindowTooShortForAChangeIsRefused) {
   EXPECT_THROW(parse_experiment(

@@ -1,4 +1,4 @@
-// Repeated trials (issue 14): interleaved order, the summary of a row's trials, and the table.
+// Repeated trials: interleaved order, the summary of a row's trials, and the table.
 #include "lab/trials.h"
 
 #include <gtest/gtest.h>

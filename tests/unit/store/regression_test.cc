@@ -1,4 +1,4 @@
-// The nightly judgement (issue 14): change points over a scenario's nights, not "10 % below the
+// The nightly judgement: change points over a scenario's nights, not "10 % below the
 // median of 7 nights". The cases of the old rule keep their intent: noise is not a regression,
 // a real drop or rise is, one wild night is not, histories are kept apart, a recovery clears
 // the flag, the policy sets the thresholds. What changed: a change is declared once a second

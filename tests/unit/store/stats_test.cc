@@ -198,7 +198,7 @@ TEST(StatsMannWhitneyTest, IdenticalDistributionsAreSignificantInAtMostFivePerce
   // The exact test's true level at n = 10 is 4.33 % (summed over the null distribution of U),
   // and about 4.55 % with the heavy ties below (10^5 simulated pairs). Over 200 pairs the sd of
   // the rate is 1.4 %, so 200 pairs alone would pass or fail by the seed; 20,000 pairs (sd
-  // 0.15 %) decide. The first 200 are the figure issue 14 asks for.
+  // 0.15 %) decide. The first 200 are the figure asked for.
   Noise noise(1);
   constexpr int kPairs = 20000;
   constexpr int kReported = 200;

@@ -1,4 +1,4 @@
-// Issue 14, "measured, not assumed": the nightly judgement and compare on real noise recorded
+// "Measured, not assumed": the nightly judgement and compare on real noise recorded
 // on this machine (tests/data/verdicts_noise.csv, bench/record_noise.sh), resampled with a fixed
 // seed. bench/verdicts.sh prints the same figures with more resamples.
 #include "tests/verdicts_harness.h"
@@ -38,7 +38,7 @@ TEST(VerdictsHarnessTest, NoiseRaisesAtMostOneAlarmPer100MetricNights) {
   }
   ASSERT_GT(now.metric_nights, 400u);
   EXPECT_LE(now.per_100(), 1.0) << now.alarms << " alarms in " << now.metric_nights;
-  // The rule it replaces cried wolf on the same nights: the reason for issue 14.
+  // The rule it replaces cried wolf on the same nights: the reason change points replaced it.
   EXPECT_GT(old.per_100(), now.per_100());
 }
 
@@ -51,7 +51,7 @@ TEST(VerdictsHarnessTest, PersistentStepsOfThreeSigmaAreFlaggedWithinThreeNights
     const double level = draw_night(runs, 101, rng).rps;
     detect_steps(runs, Measure::kRps, 1 - 3 * sigma / level, s, rng, d);
   }
-  // Issue 14 aims at 90 %. On this fixture's noise (heavy tails: remote async's runs range
+  // The aim is 90 %. On this fixture's noise (heavy tails: remote async's runs range
   // 3,848–5,730 req/s around 5,050) the change points flag 86 % of these steps within 3 nights,
   // 80–100 % by row (bench/verdicts.sh); the bound guards that figure against erosion.
   EXPECT_GE(d.share(), 0.8) << d.detected << " of " << d.steps;
