@@ -132,13 +132,17 @@ std::string render_json(const std::vector<ReportRow>& rows) {
 
 // ---- Rows with trials ------------------------------------------------------------------------
 
-Columns tabulate_trials(const std::vector<TrialRow>& rows, bool wide, bool split_ci) {
+// The confidence the trials table asks for.
+constexpr double kTableConfidence = 0.95;
+
+Columns tabulate_trials(const std::vector<TrialRow>& rows, bool wide, bool split_ci,
+                        bool& narrower) {
   Columns t;
   if (split_ci) {
-    t.header = {"variant",  "trials",     "rps",        "rps_low",    "rps_high",
-                "p50",      "p50_low",    "p50_high",   "p99",        "p99_low",
-                "p99_high", "merged_p50", "merged_p99", "merged_p99.9", "merged_max",
-                "requests", "errors"};
+    t.header = {"variant",  "trials",     "confidence", "rps",          "rps_low",
+                "rps_high", "p50",        "p50_low",    "p50_high",     "p99",
+                "p99_low",  "p99_high",   "merged_p50", "merged_p99",   "merged_p99.9",
+                "merged_max", "requests", "errors"};
   } else {
     t.header = {"variant", "trials", "req/s", "p50", "p99", "all p50", "all p99", "all p99.9",
                 "all max", "requests"};
@@ -150,6 +154,8 @@ Columns tabulate_trials(const std::vector<TrialRow>& rows, bool wide, bool split
     auto ms = [&](std::chrono::nanoseconds d) { return empty ? "-" : fixed(to_ms(d), 2); };
     std::vector<std::string> cells{s.label, std::to_string(s.trials)};
     if (split_ci) {
+      // The coverage the intervals achieve (≥ 0.95, or 0.9375 for 5 trials); empty without.
+      cells.push_back(s.rps.has_interval ? fixed(s.rps.confidence, 4) : "");
       for (const MedianCi* m : {&s.rps, &s.p50_ms, &s.p99_ms}) {
         const int decimals = m == &s.rps ? 1 : 3;
         cells.push_back(m->n ? fixed(m->median, decimals) : "");
@@ -157,9 +163,13 @@ Columns tabulate_trials(const std::vector<TrialRow>& rows, bool wide, bool split
         cells.push_back(m->has_interval ? fixed(m->high, decimals) : "");
       }
     } else {
-      cells.push_back(median_ci_text(s.rps, 1));
-      cells.push_back(median_ci_text(s.p50_ms, 2));
-      cells.push_back(median_ci_text(s.p99_ms, 2));
+      for (const auto& [m, decimals] : {std::pair{&s.rps, 1}, std::pair{&s.p50_ms, 2},
+                                        std::pair{&s.p99_ms, 2}}) {
+        // An interval narrower in coverage than 95 % (5 trials: [min, max], 93.8 %) is marked.
+        const bool short_of = m->has_interval && m->confidence < kTableConfidence;
+        cells.push_back(median_ci_text(*m, decimals) + (short_of ? "*" : ""));
+        narrower |= short_of;
+      }
     }
     for (const double p : {50.0, 99.0, 99.9}) cells.push_back(ms(s.merged.percentile(p)));
     cells.push_back(ms(s.merged.max()));
@@ -200,14 +210,21 @@ std::string render_trials_report(const std::vector<TrialRow>& rows, ReportFormat
   }
   switch (format) {
     case ReportFormat::kRst: {
-      std::string out = render_rst(tabulate_trials(rows, wide, false));
+      bool narrower = false;
+      std::string out = render_rst(tabulate_trials(rows, wide, false, narrower));
       out +=
           "req/s, p50, p99 (ms): median of the trials [95 % interval from the order statistics "
-          "of the median; ±∞: fewer than 6 trials]. all: the merged histogram of every trial.\n";
+          "of the median; ±∞: fewer than 5 trials]. all: the merged histogram of every trial.\n";
+      if (narrower) {
+        out += "*: 5 trials give no 95 % interval; shown is [min, max], a 93.8 % one (6 trials "
+               "give 95 %).\n";
+      }
       return out;
     }
-    case ReportFormat::kCsv:
-      return render_csv(tabulate_trials(rows, true, true));
+    case ReportFormat::kCsv: {
+      bool narrower = false;
+      return render_csv(tabulate_trials(rows, true, true, narrower));
+    }
     case ReportFormat::kJson:
       return render_trials_json(rows);
   }

@@ -1,5 +1,8 @@
 #include "lab/trials.h"
 
+#include <cmath>
+#include <span>
+
 #include "core/duration.h"
 
 namespace iolab {
@@ -56,7 +59,7 @@ TrialMeasures measures_of(const ReportRow& row) {
   return m;
 }
 
-TrialSummary summarize_trials(const TrialRow& row, double confidence) {
+TrialSummary summarize_trials(const TrialRow& row, double confidence, size_t fewest_for_widest) {
   TrialSummary s;
   s.label = row.label();
   s.trials = row.trials.size();
@@ -76,9 +79,18 @@ TrialSummary summarize_trials(const TrialRow& row, double confidence) {
     s.errors += trial.result.errors.total();
     s.elapsed_s += to_seconds(trial.result.elapsed);
   }
-  s.rps = median_with_ci(rps, confidence);
-  s.p50_ms = median_with_ci(p50, confidence);
-  s.p99_ms = median_with_ci(p99, confidence);
+  const auto interval = [&](std::span<const double> samples) {
+    MedianCi m = median_with_ci(samples, confidence);
+    if (!m.has_interval && samples.size() >= fewest_for_widest) {
+      // [x(1), x(n)] covers 1 − 2·(½)^n: the most any order-statistic interval can.
+      const double widest = 1 - 2 * std::pow(0.5, static_cast<double>(samples.size()));
+      m = median_with_ci(samples, widest * (1 - 1e-9));
+    }
+    return m;
+  };
+  s.rps = interval(rps);
+  s.p50_ms = interval(p50);
+  s.p99_ms = interval(p99);
   return s;
 }
 

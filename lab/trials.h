@@ -50,8 +50,12 @@ struct TrialSummary {
   double elapsed_s = 0;   ///< Measured seconds over all trials.
 };
 
-/// The summary of `row` at `confidence` (0.95: the table's intervals). Pure.
-TrialSummary summarize_trials(const TrialRow& row, double confidence = 0.95);
+/// The summary of `row` at `confidence` (0.95: the table's intervals). Pure. Where the trials
+/// are too few for an interval at `confidence` but `fewest_for_widest` or more, each interval is
+/// the widest there is, [min, max], at the coverage it has (`confidence` < the one asked for):
+/// 5 trials give 93.75 %, which the table marks, rather than nothing.
+TrialSummary summarize_trials(const TrialRow& row, double confidence = 0.95,
+                              size_t fewest_for_widest = 5);
 
 /// The row's trials as one row: latency histograms merged, counts and measured time summed,
 /// usage and bound from the first trial. The one trial itself when there is one. For charts.

@@ -62,6 +62,19 @@ TEST(TrialsTest, SummarisesTheMedianOfTheTrialsAndMergesTheirHistograms) {
   EXPECT_EQ(s.merged.count(), 2800u);
 }
 
+TEST(TrialsTest, FiveTrialsShowTheirWidestIntervalMarked) {
+  TrialRow five;
+  for (int i = 0; i < 5; ++i) five.trials.push_back(row("async", 100 + i, 2ms));
+  const TrialSummary s = summarize_trials(five);
+  ASSERT_TRUE(s.rps.has_interval);
+  EXPECT_DOUBLE_EQ(s.rps.low, 100);
+  EXPECT_DOUBLE_EQ(s.rps.high, 104);
+  EXPECT_NEAR(s.rps.confidence, 0.9375, 1e-9);
+  const std::string table = render_trials_report({five}, ReportFormat::kRst, false);
+  EXPECT_NE(table.find("102.0 [100.0, 104.0]*"), std::string::npos) << table;
+  EXPECT_NE(table.find("93.8 %"), std::string::npos) << table;
+}
+
 TEST(TrialsTest, OneTrialKeepsTodaysTableExactly) {
   const std::vector<ReportRow> rows = {row("async", 100, 2ms), row("threads:10", 50, 4ms)};
   for (const auto format : {ReportFormat::kRst, ReportFormat::kCsv, ReportFormat::kJson}) {
@@ -81,8 +94,8 @@ TEST(TrialsTest, TheTableShowsMediansWithIntervalsBesideTheMergedPercentiles) {
   EXPECT_NE(table.find("order statistics"), std::string::npos) << table;
   const std::string csv = render_trials_report({few, many}, ReportFormat::kCsv, false);
   EXPECT_EQ(csv.substr(0, csv.find('\n')),
-            "variant,trials,rps,rps_low,rps_high,p50,p50_low,p50_high,p99,p99_low,p99_high,"
-            "merged_p50,merged_p99,merged_p99.9,merged_max,requests,errors");
+            "variant,trials,confidence,rps,rps_low,rps_high,p50,p50_low,p50_high,p99,p99_low,"
+            "p99_high,merged_p50,merged_p99,merged_p99.9,merged_max,requests,errors");
   const auto json = nlohmann::json::parse(render_trials_report({few}, ReportFormat::kJson, false));
   ASSERT_EQ(json.size(), 3u);
   EXPECT_EQ(json[2]["trial"], 2);
