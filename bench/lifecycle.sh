@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The long form of the lifecycle stress test: every server kind in variants/ through
-# CYCLES (200) start -> stop cycles while `stress-ng --cpu 2` keeps both cores busy, so that a
-# stop() landing before a thread has reached its loop is likely. Prints, per kind, how many cycles
-# ended (by where the stop landed) and the slowest cycle; fails when a cycle hangs, leaves its
-# port bound or leaves a thread behind.
+# The long form of the lifecycle stress test: every server kind (each variant, the stub, a
+# supervisor's worker processes, the daemon) through CYCLES (200) start -> stop cycles while
+# `stress-ng --cpu 2` keeps both cores busy, so that a stop() landing before a thread has reached
+# its loop is likely. Prints, per kind, how many cycles ended (by where the stop landed) and the
+# slowest cycle; fails when a cycle hangs, leaves its port bound or leaves a thread behind.
 #
 #   bench/lifecycle.sh                      # build/tests/iolab_integration_tests, 200 cycles
 #   CYCLES=50 STRESS=0 bench/lifecycle.sh   # fewer cycles, idle machine
