@@ -20,9 +20,10 @@ bool token_matches(const std::string& given, const std::string& expected) {
 void render_server_error(const httplib::Request& req, httplib::Response& res) {
   if (!res.body.empty()) return;
   if (res.status == 413) {
-    reply_error(res, ApiError(413, "body_too_large",
-                              "the request body exceeds " + std::to_string(kMaxBodyBytes) + " bytes",
-                              "body"));
+    reply_error(
+        res,
+        ApiError(413, "body_too_large",
+                 "the request body exceeds " + std::to_string(kMaxBodyBytes) + " bytes", "body"));
   } else if (res.status == 404) {
     reply_error(res, ApiError(404, "not_found", "no such path: " + req.path, "path"));
   } else {
@@ -45,9 +46,8 @@ httplib::Server::Handler wrap(ApiHandler handler) {
 }
 
 httplib::Server::Handler wrap(ApiContext& api, ApiRoute route) {
-  return wrap([&api, route](const httplib::Request& req, httplib::Response& res) {
-    route(api, req, res);
-  });
+  return wrap(
+      [&api, route](const httplib::Request& req, httplib::Response& res) { route(api, req, res); });
 }
 
 void install_api(httplib::Server& s, ApiContext& api) {

@@ -28,8 +28,9 @@ std::vector<ReportRow> side_rows(const ApiContext& api, const httplib::Request& 
     if (used != text.size() || id < 1) throw std::invalid_argument(text);
   } catch (const std::exception&) {
     throw ApiError(400, "bad_parameter",
-                   std::string(param) + " must be an experiment id (42, experiment:42) or a run "
-                                        "id (run:17), got '" +
+                   std::string(param) +
+                       " must be an experiment id (42, experiment:42) or a run "
+                       "id (run:17), got '" +
                        req.get_param_value(param) + "'",
                    param);
   }
@@ -53,8 +54,7 @@ std::vector<ReportRow> side_rows(const ApiContext& api, const httplib::Request& 
     if (auto row = row_from_run(r)) rows.push_back(std::move(*row));
   }
   if (rows.empty()) {
-    throw ApiError(409, "no_result", std::string(param) + " has no finished run to compare",
-                   param);
+    throw ApiError(409, "no_result", std::string(param) + " has no finished run to compare", param);
   }
   return rows;
 }
@@ -72,8 +72,8 @@ void compare(ApiContext& api, const httplib::Request& req, httplib::Response& re
     throw ApiError(400, "bad_parameter", "format must be rst, csv or json, got '" + text + "'",
                    "format");
   }
-  const Comparison c =
-      compare_sides(compare_side(side_rows(api, req, "base")), compare_side(side_rows(api, req, "new")));
+  const Comparison c = compare_sides(compare_side(side_rows(api, req, "base")),
+                                     compare_side(side_rows(api, req, "new")));
   if (*format == ReportFormat::kJson) {
     reply(res, 200, comparison_json(c));
     return;

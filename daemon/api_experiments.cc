@@ -30,8 +30,8 @@ json show_experiment(const ApiContext& api, const ExperimentRecord& e) {
   if (state != "queued" && state != "running") {
     for (const auto& f : api.history.experiment_regressions(e.id)) flags.push_back(flag_json(f));
   }
-  return {{"id", e.id},           {"name", e.name},      {"state", state},
-          {"created_at", e.created_at}, {"runs", list}, {"regressions", flags}};
+  return {{"id", e.id},   {"name", e.name},      {"state", state}, {"created_at", e.created_at},
+          {"runs", list}, {"regressions", flags}};
 }
 
 ExperimentRecord find_experiment(const ApiContext& api, const httplib::Request& req) {

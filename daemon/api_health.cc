@@ -30,8 +30,7 @@ void add_health_routes(httplib::Server& s, ApiContext& api) {
             snapshot.regressions.push_back({f.scenario, f.variant, f.measure});
           }
           res.status = 200;
-          res.set_content(api.metrics.render(snapshot),
-                          "text/plain; version=0.0.4; charset=utf-8");
+          res.set_content(api.metrics.render(snapshot), "text/plain; version=0.0.4; charset=utf-8");
         }));
 }
 

@@ -15,12 +15,9 @@ json change_json(const ChangePoint& c) {
 }
 
 json measure_json(const MeasureVerdict& v) {
-  json j = {{"judged", v.judged},
-            {"insufficient", v.insufficient},
-            {"outlier", v.outlier},
-            {"regressed", v.regressed},
-            {"level", v.level},
-            {"change", v.change ? change_json(*v.change) : json(nullptr)}};
+  json j = {{"judged", v.judged},   {"insufficient", v.insufficient},
+            {"outlier", v.outlier}, {"regressed", v.regressed},
+            {"level", v.level},     {"change", v.change ? change_json(*v.change) : json(nullptr)}};
   if (v.alert) {
     json alert = change_json(v.alert->change);
     alert["since_run_id"] = v.alert->run_id;

@@ -71,7 +71,8 @@ RunBody run_from_body(const JsonBody& body, const DaemonConfig& config);
 inline constexpr size_t kMaxExperimentRuns = 1000;
 
 /// POST /api/v1/experiments: an experiment file as YAML, or as JSON when `is_json`, checked
-/// against `config`'s load limits and kMaxExperimentRuns. Throws ApiError 400 (malformed) or 422 (invalid, over limit).
+/// against `config`'s load limits and kMaxExperimentRuns. Throws ApiError 400 (malformed) or 422
+/// (invalid, over limit).
 ExperimentSpec experiment_from_body(const std::string& body, bool is_json,
                                     const DaemonConfig& config);
 

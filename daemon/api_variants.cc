@@ -79,23 +79,22 @@ void add_variant_routes(httplib::Server& s, ApiContext& api) {
           reply(res, 200, upstream_json(api));
         }));
 
-  s.Put("/api/v1/upstream", wrap([&api](const httplib::Request& req, httplib::Response& res) {
-          const JsonBody b =
-              json_body(req, {"delay", "max_delay", "body_bytes", "max_body_bytes"});
-          const UpstreamRoute route = api.host.upstream();
-          const StubProfile p =
-              upstream_from_body(b, route.builtin ? *route.builtin : StubProfile{});
-          if (!route.builtin) {
-            throw ApiError(409, "external_upstream",
-                           "upstream.url names an external upstream; its profile is not ours to set");
-          }
-          if (api.queue.running()) {
-            throw ApiError(409, "run_in_progress",
-                           "a run is in progress; change the upstream after it");
-          }
-          api.host.set_profile(p);
-          reply(res, 200, upstream_json(api));
-        }));
+  s.Put(
+      "/api/v1/upstream", wrap([&api](const httplib::Request& req, httplib::Response& res) {
+        const JsonBody b = json_body(req, {"delay", "max_delay", "body_bytes", "max_body_bytes"});
+        const UpstreamRoute route = api.host.upstream();
+        const StubProfile p = upstream_from_body(b, route.builtin ? *route.builtin : StubProfile{});
+        if (!route.builtin) {
+          throw ApiError(409, "external_upstream",
+                         "upstream.url names an external upstream; its profile is not ours to set");
+        }
+        if (api.queue.running()) {
+          throw ApiError(409, "run_in_progress",
+                         "a run is in progress; change the upstream after it");
+        }
+        api.host.set_profile(p);
+        reply(res, 200, upstream_json(api));
+      }));
 }
 
 }  // namespace iolab

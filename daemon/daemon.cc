@@ -62,8 +62,7 @@ uint16_t Daemon::start() {
   host_->start();
   queue_ = std::make_unique<RunQueue>(*store_);
   api_ = std::make_unique<ApiContext>(ApiContext{*host_, *queue_, *store_, *history_, *metrics_,
-                                                 [this] { return config(); }, executable_,
-                                                 token_});
+                                                 [this] { return config(); }, executable_, token_});
   server_ = std::make_unique<httplib::Server>();
   install_api(*server_, *api_);
   const int port = config_.api_listen.port == 0
@@ -135,8 +134,7 @@ std::vector<std::string> Daemon::reload(const DaemonConfig& next) {
     }
     if (next.max_connections != config_.max_connections) {
       config_.max_connections = next.max_connections;
-      log.push_back("load.max_connections: applied (" + std::to_string(next.max_connections) +
-                    ")");
+      log.push_back("load.max_connections: applied (" + std::to_string(next.max_connections) + ")");
     }
     if (next.max_duration != config_.max_duration) {
       config_.max_duration = next.max_duration;

@@ -24,7 +24,7 @@ namespace iolab {
 class DaemonMetrics;
 class VariantHost;
 struct ApiContext;
-}
+}  // namespace iolab
 
 namespace iolab {
 

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "workers/process_usage.h"
-#include "store/run_store.h"
-#include "workers/shared_stats.h"
 #include "loadgen/engine.h"
+#include "store/run_store.h"
+#include "workers/process_usage.h"
+#include "workers/shared_stats.h"
 
 namespace prometheus {
 class Counter;
@@ -52,8 +52,8 @@ struct MetricsSnapshot {
   std::vector<Regression> regressions;
 };
 
-/// The Prometheus families of `snapshot` (the names, labels and buckets docs/metrics.md lists), without
-/// iolab_runs_total and iolab_build_info (those live in DaemonMetrics' registry).
+/// The Prometheus families of `snapshot` (the names, labels and buckets docs/metrics.md lists),
+/// without iolab_runs_total and iolab_build_info (those live in DaemonMetrics' registry).
 std::vector<prometheus::MetricFamily> to_families(const MetricsSnapshot& snapshot);
 
 /// The text exposition format of `families` (prometheus-cpp's TextSerializer).

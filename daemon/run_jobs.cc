@@ -76,11 +76,11 @@ RunQueue::Job experiment_row_job(ApiContext& api, ExperimentSpec spec, size_t i)
     api.metrics.begin_load(scenario, spec.variants[i].name(), nullptr);
     LoadSpec load = spec.load;
     load.rate = spec.points[i].rate;
-    const ReportRow row = lab.run_variant(
-        spec.variants[i], load, spec.points[i].path, stop,
-        [&live](const std::string&, std::chrono::nanoseconds elapsed,
-                std::chrono::nanoseconds total,
-                const LoadProgress& p) { live.update(elapsed, total, p); });
+    const ReportRow row =
+        lab.run_variant(spec.variants[i], load, spec.points[i].path, stop,
+                        [&live](const std::string&, std::chrono::nanoseconds elapsed,
+                                std::chrono::nanoseconds total,
+                                const LoadProgress& p) { live.update(elapsed, total, p); });
     api.metrics.end_load(&row.result, row.result.requests, row.result.errors.total());
     return row_to_json(row);
   };

@@ -11,8 +11,8 @@
 #include <stop_token>
 #include <thread>
 
-#include "store/run_store.h"
 #include "loadgen/engine.h"
+#include "store/run_store.h"
 
 namespace iolab {
 

@@ -9,8 +9,7 @@
 
 namespace iolab {
 
-VariantHost::VariantHost(const DaemonConfig& config, std::string executable,
-                         DaemonMetrics& metrics)
+VariantHost::VariantHost(const DaemonConfig& config, std::string executable, DaemonMetrics& metrics)
     : config_(config),
       executable_(std::move(executable)),
       metrics_(metrics),
@@ -141,8 +140,7 @@ VariantHost::Active VariantHost::switch_to(const VariantSpec& spec) {
   if (!error.empty()) {
     throw ApiError(500, "start_failed", "the variant did not start: " + error, "kind");
   }
-  return Active{*active_, supervisor_->port(), false, supervisor_->restarts(),
-                supervisor_->pids()};
+  return Active{*active_, supervisor_->port(), false, supervisor_->restarts(), supervisor_->pids()};
 }
 
 void VariantHost::remove() {

@@ -19,28 +19,20 @@ constexpr int kMaxLoadThreads = 256;
 
 }  // namespace
 
-ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string& origin) {
-  const YAML::Node root = load_yaml(yaml_text, origin);
-  const YamlReader r(origin);
-  r.require_map(root, "", {"name", "upstream", "load", "variants", "regression", "trials"});
-  ExperimentSpec spec;
-  if (!root["name"]) r.fail(root, "name", "missing");
-  spec.name = r.scalar(root["name"], "name");
-  if (root["trials"]) {
-    spec.trials = static_cast<int>(r.integer(root["trials"], "trials", 1, kMaxTrials));
-  }
+namespace {
 
-  if (const auto up = root["upstream"]) {
-    r.require_map(up, "upstream", {"delay", "body_bytes"});
-    if (up["delay"]) spec.upstream.delay = r.duration(up["delay"], "upstream.delay");
-    if (up["body_bytes"]) {
-      spec.upstream.body_bytes =
-          static_cast<size_t>(r.integer(up["body_bytes"], "upstream.body_bytes", 0, 16 << 20));
-    }
+// upstream: the built-in stub's delay and answer size.
+void read_upstream(const YamlReader& r, const YAML::Node& up, StubProfile& upstream) {
+  r.require_map(up, "upstream", {"delay", "body_bytes"});
+  if (up["delay"]) upstream.delay = r.duration(up["delay"], "upstream.delay");
+  if (up["body_bytes"]) {
+    upstream.body_bytes =
+        static_cast<size_t>(r.integer(up["body_bytes"], "upstream.body_bytes", 0, 16 << 20));
   }
+}
 
-  const auto load = root["load"];
-  if (!load) r.fail(root, "load", "missing");
+// load: the load every row gets, and the default path.
+void read_load(const YamlReader& r, const YAML::Node& load, ExperimentSpec& spec) {
   r.require_map(load, "load",
                 {"connections", "threads", "duration", "warmup", "timeout", "path", "rate"});
   if (load["connections"]) {
@@ -60,39 +52,136 @@ ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string&
   }
 
   if (load["rate"]) spec.load.rate = r.number(load["rate"], "load.rate", 0, 1e9);
-  if (const auto reg = root["regression"]) {
-    r.require_map(reg, "regression",
-                  {"max_p", "window", "nights", "min_nights", "throughput_drop", "p99_rise",
-                   "min_answers", "alert_nights"});
-    RegressionPolicy& p = spec.regression;
-    if (reg["max_p"]) p.max_p = r.number(reg["max_p"], "regression.max_p", 1e-9, 0.5);
-    // `nights` is the window's name from before change points: both say how many nights the
-    // search looks at.
-    if (reg["window"] && reg["nights"]) {
-      r.fail(reg["nights"], "regression.nights", "give window or nights (its old name), not both");
-    }
-    const char* window_key = reg["nights"] ? "nights" : "window";
-    if (reg[window_key]) {
-      p.window = static_cast<int>(
-          r.integer(reg[window_key], std::string("regression.") + window_key, 4, 50));
-    }
-    if (reg["min_nights"]) {
-      p.min_nights =
-          static_cast<int>(r.integer(reg["min_nights"], "regression.min_nights", 1, p.window));
-    }
-    if (reg["throughput_drop"]) {
-      p.throughput_drop = r.percent(reg["throughput_drop"], "regression.throughput_drop", 1);
-    }
-    if (reg["p99_rise"]) p.p99_rise = r.percent(reg["p99_rise"], "regression.p99_rise", 100);
-    if (reg["min_answers"]) {
-      p.min_answers = static_cast<uint64_t>(
-          r.integer(reg["min_answers"], "regression.min_answers", 0, int64_t{1} << 40));
-    }
-    if (reg["alert_nights"]) {
-      p.alert_nights =
-          static_cast<int>(r.integer(reg["alert_nights"], "regression.alert_nights", 1, 365));
+}
+
+// regression: how the nightly history of the experiment's rows is judged.
+void read_regression(const YamlReader& r, const YAML::Node& reg, RegressionPolicy& p) {
+  r.require_map(reg, "regression",
+                {"max_p", "window", "nights", "min_nights", "throughput_drop", "p99_rise",
+                 "min_answers", "alert_nights"});
+  if (reg["max_p"]) p.max_p = r.number(reg["max_p"], "regression.max_p", 1e-9, 0.5);
+  // `nights` is the window's name from before change points: both say how many nights the
+  // search looks at.
+  if (reg["window"] && reg["nights"]) {
+    r.fail(reg["nights"], "regression.nights", "give window or nights (its old name), not both");
+  }
+  const char* window_key = reg["nights"] ? "nights" : "window";
+  if (reg[window_key]) {
+    p.window = static_cast<int>(
+        r.integer(reg[window_key], std::string("regression.") + window_key, 4, 50));
+  }
+  if (reg["min_nights"]) {
+    p.min_nights =
+        static_cast<int>(r.integer(reg["min_nights"], "regression.min_nights", 1, p.window));
+  }
+  if (reg["throughput_drop"]) {
+    p.throughput_drop = r.percent(reg["throughput_drop"], "regression.throughput_drop", 1);
+  }
+  if (reg["p99_rise"]) p.p99_rise = r.percent(reg["p99_rise"], "regression.p99_rise", 100);
+  if (reg["min_answers"]) {
+    p.min_answers = static_cast<uint64_t>(
+        r.integer(reg["min_answers"], "regression.min_answers", 0, int64_t{1} << 40));
+  }
+  if (reg["alert_nights"]) {
+    p.alert_nights =
+        static_cast<int>(r.integer(reg["alert_nights"], "regression.alert_nights", 1, 365));
+  }
+}
+
+// Where variants[i] points the load: its scenario, path and rate.
+ExperimentPoint read_point(const YamlReader& r, const YAML::Node& v, const std::string& key,
+                           const ExperimentSpec& spec) {
+  ExperimentPoint point{spec.name, spec.path, spec.load.rate};
+  if (v["scenario"]) {
+    point.scenario = r.scalar(v["scenario"], key + ".scenario");
+    if (point.scenario.empty()) r.fail(v["scenario"], key + ".scenario", "must not be empty");
+  }
+  if (v["path"]) {
+    point.path = r.scalar(v["path"], key + ".path");
+    if (point.path.empty() || point.path.front() != '/') {
+      r.fail(v["path"], key + ".path", "must start with '/'");
     }
   }
+  if (v["rate"]) point.rate = r.number(v["rate"], key + ".rate", 0, 1e9);
+  return point;
+}
+
+// variants[i]'s kind and sizes, as VariantLimits allows them (threads are read per row).
+VariantSpec read_base(const YamlReader& r, const YAML::Node& v, const std::string& key) {
+  if (!v["kind"]) r.fail(v, key + ".kind", "missing");
+  VariantSpec base;
+  base.kind = r.scalar(v["kind"], key + ".kind");
+  std::string error;
+  if (!parse_variant(base.kind == "threads" ? "threads:1" : base.kind, &error)) {
+    r.fail(v["kind"], key + ".kind", error);
+  }
+  // parse_variant() also takes "threads:100"; as a kind it would reach make_variant() and fail
+  // only when the run starts.
+  if (base.kind.find(':') != std::string::npos) {
+    r.fail(v["kind"], key + ".kind", "a kind has no ':' (a pool size goes in threads)");
+  }
+  const auto sized = [&](VariantField f) -> std::optional<int64_t> {
+    const std::string name(variant_field_name(f));
+    const auto node = v[name];
+    if (!node) return std::nullopt;
+    const VariantLimits::Range range = VariantLimits::range(f);
+    if (!VariantLimits::applies(base.kind, f)) {
+      r.fail(node, key + "." + name, VariantLimits::check(base.kind, f, range.min)->message);
+    }
+    return r.integer(node, key + "." + name, range.min, range.max);
+  };
+  if (auto n = sized(VariantField::kWorkers)) base.workers = static_cast<int>(*n);
+  if (auto n = sized(VariantField::kPoolSize)) base.pool_size = static_cast<int>(*n);
+  if (auto n = sized(VariantField::kStackBytes)) base.stack_bytes = static_cast<size_t>(*n);
+  return base;
+}
+
+// variants[i]'s rows: one, or one per size of its `threads` list.
+void add_rows(const YamlReader& r, const YAML::Node& v, const std::string& key,
+              const VariantSpec& base, const ExperimentPoint& point, ExperimentSpec& spec) {
+  if (!VariantLimits::applies(base.kind, VariantField::kThreads)) {
+    if (v["threads"]) {
+      r.fail(v["threads"], key + ".threads",
+             VariantLimits::check(base.kind, VariantField::kThreads, 1)->message);
+    }
+    spec.variants.push_back(base);
+    spec.points.push_back(point);
+    return;
+  }
+  const auto threads = v["threads"];
+  if (!threads) r.fail(v, key + ".threads", "missing (a size or a list of sizes)");
+  std::vector<YAML::Node> sizes;
+  if (threads.IsSequence()) {
+    for (const auto& t : threads) sizes.push_back(t);
+  } else {
+    sizes.push_back(threads);
+  }
+  if (sizes.empty()) r.fail(threads, key + ".threads", "empty list");
+  for (const auto& t : sizes) {
+    VariantSpec s = base;
+    s.threads = static_cast<int>(
+        r.integer(t, key + ".threads", VariantLimits::kThreads.min, VariantLimits::kThreads.max));
+    spec.variants.push_back(s);
+    spec.points.push_back(point);
+  }
+}
+
+}  // namespace
+
+ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string& origin) {
+  const YAML::Node root = load_yaml(yaml_text, origin);
+  const YamlReader r(origin);
+  r.require_map(root, "", {"name", "upstream", "load", "variants", "regression", "trials"});
+  ExperimentSpec spec;
+  if (!root["name"]) r.fail(root, "name", "missing");
+  spec.name = r.scalar(root["name"], "name");
+  if (root["trials"]) {
+    spec.trials = static_cast<int>(r.integer(root["trials"], "trials", 1, kMaxTrials));
+  }
+  if (const auto up = root["upstream"]) read_upstream(r, up, spec.upstream);
+  if (!root["load"]) r.fail(root, "load", "missing");
+  read_load(r, root["load"], spec);
+  if (const auto reg = root["regression"]) read_regression(r, reg, spec.regression);
 
   const auto variants = root["variants"];
   if (!variants || !variants.IsSequence() || variants.size() == 0) {
@@ -104,68 +193,8 @@ ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string&
     r.require_map(
         v, key,
         {"kind", "threads", "workers", "pool_size", "stack_bytes", "scenario", "path", "rate"});
-    ExperimentPoint point{spec.name, spec.path, spec.load.rate};
-    if (v["scenario"]) {
-      point.scenario = r.scalar(v["scenario"], key + ".scenario");
-      if (point.scenario.empty()) r.fail(v["scenario"], key + ".scenario", "must not be empty");
-    }
-    if (v["path"]) {
-      point.path = r.scalar(v["path"], key + ".path");
-      if (point.path.empty() || point.path.front() != '/') {
-        r.fail(v["path"], key + ".path", "must start with '/'");
-      }
-    }
-    if (v["rate"]) point.rate = r.number(v["rate"], key + ".rate", 0, 1e9);
-    if (!v["kind"]) r.fail(v, key + ".kind", "missing");
-    VariantSpec base;
-    base.kind = r.scalar(v["kind"], key + ".kind");
-    std::string error;
-    if (!parse_variant(base.kind == "threads" ? "threads:1" : base.kind, &error)) {
-      r.fail(v["kind"], key + ".kind", error);
-    }
-    // parse_variant() also takes "threads:100"; as a kind it would reach make_variant() and fail
-    // only when the run starts.
-    if (base.kind.find(':') != std::string::npos) {
-      r.fail(v["kind"], key + ".kind", "a kind has no ':' (a pool size goes in threads)");
-    }
-    const auto sized = [&](VariantField f) -> std::optional<int64_t> {
-      const std::string name(variant_field_name(f));
-      const auto node = v[name];
-      if (!node) return std::nullopt;
-      const VariantLimits::Range range = VariantLimits::range(f);
-      if (!VariantLimits::applies(base.kind, f)) {
-        r.fail(node, key + "." + name, VariantLimits::check(base.kind, f, range.min)->message);
-      }
-      return r.integer(node, key + "." + name, range.min, range.max);
-    };
-    if (auto n = sized(VariantField::kWorkers)) base.workers = static_cast<int>(*n);
-    if (auto n = sized(VariantField::kPoolSize)) base.pool_size = static_cast<int>(*n);
-    if (auto n = sized(VariantField::kStackBytes)) base.stack_bytes = static_cast<size_t>(*n);
-    if (!VariantLimits::applies(base.kind, VariantField::kThreads)) {
-      if (v["threads"]) {
-        r.fail(v["threads"], key + ".threads",
-               VariantLimits::check(base.kind, VariantField::kThreads, 1)->message);
-      }
-      spec.variants.push_back(base);
-      spec.points.push_back(point);
-      continue;
-    }
-    const auto threads = v["threads"];
-    if (!threads) r.fail(v, key + ".threads", "missing (a size or a list of sizes)");
-    std::vector<YAML::Node> sizes;
-    if (threads.IsSequence()) {
-      for (const auto& t : threads) sizes.push_back(t);
-    } else {
-      sizes.push_back(threads);
-    }
-    if (sizes.empty()) r.fail(threads, key + ".threads", "empty list");
-    for (const auto& t : sizes) {
-      VariantSpec s = base;
-      s.threads = static_cast<int>(r.integer(t, key + ".threads", VariantLimits::kThreads.min,
-                                             VariantLimits::kThreads.max));
-      spec.variants.push_back(s);
-      spec.points.push_back(point);
-    }
+    const ExperimentPoint point = read_point(r, v, key, spec);
+    add_rows(r, v, key, read_base(r, v, key), point, spec);
   }
   return spec;
 }

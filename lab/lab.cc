@@ -106,8 +106,8 @@ ReportRow load_target(LoadSpec load, std::stop_token stop, LoadProgress& live) {
 namespace {
 
 // The engine hands over each second of its timeline as it ends: that is the progress line.
-LoadProgress progress_of(const std::string& label, const LoadSpec& load,
-                         const ProgressFn& progress, const LoadProgress*& self) {
+LoadProgress progress_of(const std::string& label, const LoadSpec& load, const ProgressFn& progress,
+                         const LoadProgress*& self) {
   const auto total = load.warmup + load.duration;
   return LoadProgress([&progress, &self, label, total](const TimelinePoint& point) {
     if (!progress) return;
@@ -122,8 +122,8 @@ ReportRow Lab::run_variant(const VariantSpec& variant, LoadSpec load, const std:
                            std::stop_token stop, const ProgressFn& progress) {
   // Up front: a run that cannot hold its connections fails before anything starts.
   check_open_files(variant, load.connections);
-  const UpstreamRoute upstream{
-      *parse_url("http://127.0.0.1:" + std::to_string(stub_.port()) + "/"), profile_};
+  const UpstreamRoute upstream{*parse_url("http://127.0.0.1:" + std::to_string(stub_.port()) + "/"),
+                               profile_};
   WorkerSetSpec spec = worker_set(executable_, variant, upstream, Endpoint{"127.0.0.1", 0});
   if (stats_regions) spec.stats = stats_regions(variant.name());
   Supervisor workers(spec);
@@ -143,8 +143,8 @@ ReportRow Lab::run_target(LoadSpec load, std::stop_token stop, const ProgressFn&
   return load_target(std::move(load), stop, live);
 }
 
-ReportRow Lab::run_experiment_row(const ExperimentSpec& experiment, size_t i,
-                                  std::stop_token stop, const ProgressFn& progress) {
+ReportRow Lab::run_experiment_row(const ExperimentSpec& experiment, size_t i, std::stop_token stop,
+                                  const ProgressFn& progress) {
   LoadSpec load = experiment.load;
   std::string path = experiment.path;
   if (i < experiment.points.size()) {
@@ -155,8 +155,7 @@ ReportRow Lab::run_experiment_row(const ExperimentSpec& experiment, size_t i,
 }
 
 std::vector<TrialRow> Lab::run_experiment_trials(const ExperimentSpec& experiment, int trials,
-                                                 std::stop_token stop,
-                                                 const ProgressFn& progress) {
+                                                 std::stop_token stop, const ProgressFn& progress) {
   return run_interleaved(
       experiment.variants.size(), trials,
       [&](size_t row, int trial) {
@@ -178,9 +177,8 @@ ProgressFn trial_progress(const ProgressFn& progress, int trial, int trials) {
   if (trials <= 1 || !progress) return progress;
   const std::string mark = " #" + std::to_string(trial + 1) + "/" + std::to_string(trials);
   return [progress, mark](const std::string& label, std::chrono::nanoseconds elapsed,
-                          std::chrono::nanoseconds total, const LoadProgress& p) {
-    progress(label + mark, elapsed, total, p);
-  };
+                          std::chrono::nanoseconds total,
+                          const LoadProgress& p) { progress(label + mark, elapsed, total, p); };
 }
 
 ProgressFn stderr_progress() {

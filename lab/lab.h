@@ -9,11 +9,11 @@
 #include "lab/experiment.h"
 #include "lab/report.h"
 #include "lab/trials.h"
-#include "workers/shared_stats.h"
-#include "workers/supervisor.h"
 #include "loadgen/engine.h"
 #include "variants/stub.h"
 #include "variants/variant.h"
+#include "workers/shared_stats.h"
+#include "workers/supervisor.h"
 
 namespace iolab {
 

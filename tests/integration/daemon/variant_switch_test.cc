@@ -53,10 +53,9 @@ TEST(VariantSwitchTest, ReadersAnswerWhileASwitchIsInProgress) {
 
   // Each reader, asked after the switch began, answers before it ends: with a lock held across
   // the switch they would all wait for the old worker's grace.
-  const std::vector<std::string> readers = {"/metrics",         "/readyz",
-                                            "/healthz",         "/api/v1/variants",
-                                            "/api/v1/upstream", "/api/v1/runs",
-                                            "/api/v1/regressions"};
+  const std::vector<std::string> readers = {
+      "/metrics",         "/readyz",      "/healthz",           "/api/v1/variants",
+      "/api/v1/upstream", "/api/v1/runs", "/api/v1/regressions"};
   auto slowest = Clock::duration::zero();
   for (const auto& path : readers) {
     const auto asked = Clock::now();

@@ -1,9 +1,9 @@
 // Every server starts and stops without a race: each variant, the stub, a supervisor's worker
-// processes and the daemon (whose API thread once missed a stop() that came right after start()). For each kind, N cycles
-// of start -> stop, the stop coming at once, after a random 0-5 ms, or while a client connects
-// (with one connection idle and one request in progress). Every cycle must end (a watchdog
-// aborts the process, naming the cycle, when one takes longer than kCycleLimit), free its port
-// (a plain listener can bind it again) and free its threads (/proc/self/task).
+// processes and the daemon (whose API thread once missed a stop() that came right after start()).
+// For each kind, N cycles of start -> stop, the stop coming at once, after a random 0-5 ms, or
+// while a client connects (with one connection idle and one request in progress). Every cycle must
+// end (a watchdog aborts the process, naming the cycle, when one takes longer than kCycleLimit),
+// free its port (a plain listener can bind it again) and free its threads (/proc/self/task).
 //
 // N is IOLAB_LIFECYCLE_CYCLES (default 20: the short form of scripts/test.sh; bench/lifecycle.sh
 // runs 200 with both cores busy). Each kind prints one "lifecycle ..." summary line.
@@ -136,8 +136,8 @@ class Subject {
       config.api_listen = Endpoint{"127.0.0.1", 0};
       config.upstream_listen = Endpoint{"127.0.0.1", 0};
       config.variant_default.reset();
-      daemon_ = std::make_unique<Daemon>(config, IOLAB_BINARY,
-                                         std::make_unique<InMemoryRunStore>());
+      daemon_ =
+          std::make_unique<Daemon>(config, IOLAB_BINARY, std::make_unique<InMemoryRunStore>());
     } else if (kind == "supervisor") {
       WorkerSetSpec spec;
       spec.executable = IOLAB_BINARY;
