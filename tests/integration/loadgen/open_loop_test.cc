@@ -245,7 +245,11 @@ TEST(OpenLoopFailureTest, CountsConnectErrorsWhenTheTargetStartsRefusing) {
     const LoadResult r = timed_run(spec);
     EXPECT_EQ(r.requests, 0u) << "rate " << rate;
     EXPECT_GT(r.errors.connect, 5u) << "retried every 10 ms, counted each time; rate " << rate;
-    EXPECT_EQ(r.errors.timeout + r.errors.status + r.errors.write, 0u) << "rate " << rate;
+    // Only the one connection the server accepted can fail otherwise than at connect: at its
+    // write or its read, whichever the server's close reaches first (on a busy machine either).
+    // Every other attempt is refused, and a refusal counted as anything else would exceed one.
+    EXPECT_LE(r.errors.timeout + r.errors.status + r.errors.write + r.errors.read, 1u)
+        << "rate " << rate;
   }
 }
 
