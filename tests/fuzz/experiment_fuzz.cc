@@ -44,7 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(  // NOLINT(readability-identifier-naming)
   check(spec.load.connections >= 1 && spec.load.threads >= 1);
   check(spec.load.duration.count() > 0 && spec.load.warmup.count() >= 0 &&
         spec.load.timeout.count() > 0);
-  check(spec.regression.min_nights >= 1 && spec.regression.min_nights <= spec.regression.nights);
+  check(spec.regression.min_nights >= 1 && spec.regression.min_nights <= spec.regression.window);
   check(spec.upstream.delay.count() > 0);
   return 0;
 }
