@@ -105,34 +105,31 @@ void judge_measure(const std::vector<const NightResult*>& series, bool p99,
     v.judged = true;
     const ChangePoints found = change_points(prefix, options);
     size_t level_from = 0;
+    // The change that raises the alert, located at the night (and run) where it began.
+    const auto raise = [&](const ChangePoint& c) {
+      NightChange change{c, 0, {}};
+      change.change.index = first + c.index;
+      const NightResult& start = *series[at[change.change.index]];
+      change.run_id = start.run_id;
+      change.night = start.night;
+      v.regressed = true;
+      v.alert = change;
+      v.level = c.mean_before;
+    };
     if (!found.changes.empty()) {
       const ChangePoint& last_found = found.changes.back();
       level_from = last_found.index;
       const auto last = in_unit(last_found, p99, min_change);
       const bool worse = last && (p99 ? last->relative_change > 0 : last->relative_change < 0);
       if (worse && prefix.size() - last->index <= alert_nights) {
-        NightChange change{*last, 0, {}};
-        change.change.index = first + last->index;
-        const NightResult& start = *series[at[change.change.index]];
-        change.run_id = start.run_id;
-        change.night = start.night;
-        v.regressed = true;
-        v.alert = change;
-        v.level = last->mean_before;
+        raise(*last);
         continue;
       }
     }
     if (const auto fresh = fresh_change(prefix, level_from, options.max_p)) {
       const auto last = in_unit(*fresh, p99, min_change);
       if (last && (p99 ? last->relative_change > 0 : last->relative_change < 0)) {
-        NightChange change{*last, 0, {}};
-        change.change.index = first + last->index;
-        const NightResult& start = *series[at[change.change.index]];
-        change.run_id = start.run_id;
-        change.night = start.night;
-        v.regressed = true;
-        v.alert = change;
-        v.level = last->mean_before;
+        raise(*last);
         continue;
       }
     }
