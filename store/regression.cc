@@ -185,12 +185,12 @@ std::vector<JudgedNight> judge_history(const std::vector<NightResult>& nights) {
 std::vector<RegressionFlag> flags_of(const JudgedNight& j) {
   std::vector<RegressionFlag> flags;
   const NightResult& n = j.night;
-  for (const auto& [measure, v] : {std::pair{"throughput", &j.verdict.throughput},
-                                   std::pair{"p99", &j.verdict.p99}}) {
+  for (const auto& [measure, v] :
+       {std::pair{"throughput", &j.verdict.throughput}, std::pair{"p99", &j.verdict.p99}}) {
     if (!v->regressed || !v->alert) continue;
     const ChangePoint& c = v->alert->change;
-    flags.push_back({n.scenario, n.variant, measure, c.mean_after, c.mean_before,
-                     c.relative_change, c.p, n.run_id, v->alert->run_id});
+    flags.push_back({n.scenario, n.variant, measure, c.mean_after, c.mean_before, c.relative_change,
+                     c.p, n.run_id, v->alert->run_id});
   }
   return flags;
 }
