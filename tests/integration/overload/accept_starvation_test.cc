@@ -4,17 +4,20 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <time.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <vector>
 #include <thread>
 
 #include "variants/stub.h"
@@ -35,11 +38,29 @@ int open_fd_count() {
   return n;
 }
 
-double cpu_seconds() {
-  rusage usage{};
-  ::getrusage(RUSAGE_SELF, &usage);
-  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
-  return s(usage.ru_utime) + s(usage.ru_stime);
+// The ids of this process's threads, from /proc/self/task (read while descriptors are free).
+std::vector<pid_t> thread_ids() {
+  std::vector<pid_t> ids;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    ids.push_back(static_cast<pid_t>(std::stol(task.path().filename())));
+  }
+  return ids;
+}
+
+// CPU seconds a thread of this process has spent, through its per-thread CPU clock: no
+// descriptor needed, so it can be read while the server holds all of them. The clock id is the
+// one glibc's pthread_getcpuclockid() builds from a thread id (per-thread, scheduler time).
+double thread_cpu_seconds(pid_t tid) {
+  const auto clock = static_cast<clockid_t>((~static_cast<unsigned>(tid) << 3U) | 6U);
+  timespec t{};
+  if (::clock_gettime(clock, &t) != 0) return 0;  // The thread ended.
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+}
+
+std::vector<double> cpu_seconds_of(const std::vector<pid_t>& threads) {
+  std::vector<double> seconds;
+  for (const pid_t tid : threads) seconds.push_back(thread_cpu_seconds(tid));
+  return seconds;
 }
 
 // True once this process holds every descriptor its limit allows: the server has run out.
@@ -132,6 +153,8 @@ TEST_P(AcceptStarvationTest, PausesWithoutSpinningAndServesTheBacklogOnceDescrip
   int pipe_fds[2];
   ASSERT_EQ(::pipe(pipe_fds), 0);
 
+  // Every thread the server has; it starts no more while it is out of descriptors.
+  const std::vector<pid_t> threads = thread_ids();
   rlimit original{};
   ::getrlimit(RLIMIT_NOFILE, &original);
   rlimit low = original;
@@ -142,16 +165,23 @@ TEST_P(AcceptStarvationTest, PausesWithoutSpinningAndServesTheBacklogOnceDescrip
   if (child == 0) client_child(server.port, server.request, pipe_fds[1]);
   ::close(pipe_fds[1]);
 
-  // The server takes what it can and runs out; while it is out, it must idle. A spinning
-  // thread is always runnable: even sharing both cores with two busy processes it gets a third
-  // of one, so its CPU time is a share of the window that load does not bring near zero.
+  // The server takes what it can and runs out; while it is out, it must idle. A spinning thread
+  // is always runnable: even sharing both cores with four busy processes it gets a fifth of one,
+  // while an idle one (sleeps between accept() attempts, a poll with a timeout) spends a few
+  // milliseconds. The bound is per thread: threads:N also holds the connections it did accept,
+  // each on its own thread, and cpp-httplib wakes each of them every 10 ms to check its
+  // keep-alive; together they spend about a fifth of a core here without any of them spinning.
   const bool ran_out = wait_for(out_of_descriptors, 60s);
   const auto window_start = std::chrono::steady_clock::now();
-  const double cpu_before = cpu_seconds();
+  const auto cpu_before = cpu_seconds_of(threads);
   std::this_thread::sleep_for(1s);  // The window measured, not an ordering.
-  const double cpu_spent = cpu_seconds() - cpu_before;
+  const auto cpu_after = cpu_seconds_of(threads);
   const double window_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count();
+  double busiest = 0;
+  for (size_t i = 0; i < threads.size(); ++i) {
+    busiest = std::max(busiest, cpu_after[i] - cpu_before[i]);
+  }
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &original), 0);
 
   int answered = -1;
@@ -162,8 +192,8 @@ TEST_P(AcceptStarvationTest, PausesWithoutSpinningAndServesTheBacklogOnceDescrip
   server.stop();
 
   ASSERT_TRUE(ran_out) << which << " never ran out of descriptors in 60 s";
-  EXPECT_LT(cpu_spent, 0.25 * window_s)
-      << which << " spun on its listener while out of descriptors: " << cpu_spent << " s of CPU in "
+  EXPECT_LT(busiest, 0.1 * window_s)
+      << which << " spun while out of descriptors: one thread took " << busiest << " s of CPU in "
       << window_s << " s";
   ASSERT_EQ(n, static_cast<ssize_t>(sizeof answered)) << "client exit status " << status;
   EXPECT_EQ(answered, kClients) << which << " left connections of its backlog unserved";
