@@ -26,10 +26,14 @@ state_dir: $work/state
 upstream: {profile: {delay: 5ms}}
 load: {max_connections: 100, max_duration: 1m}
 YAML
+# The redirections are made by the background child: create the files first, so that the
+# loop below never reads a file that is not there yet.
+: >"$work/daemon.out"
+: >"$work/daemon.err"
 timeout -s KILL 120 "$iolab" daemon --config "$work/iolab.yaml" >"$work/daemon.out" 2>"$work/daemon.err" &
 pids+=($!)
 port=""
-for _ in $(seq 100); do
+for _ in $(seq 600); do
   port=$(sed -n 's/^iolab daemon listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/daemon.out")
   [ -n "$port" ] && break
   sleep 0.1

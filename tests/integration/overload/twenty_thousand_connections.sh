@@ -42,11 +42,15 @@ WORKERS=$(( (TOTAL * 13 / 10 + LIMIT - 201) / (LIMIT - 200) ))
 (( WORKERS < 2 )) && WORKERS=2
 echo "descriptor limit $LIMIT: $PROCESSES load processes of $PER_PROCESS connections, $WORKERS workers"
 
+# The redirections are made by the background child: create the files first, so that the
+# loop below never reads a file that is not there yet.
+: >"$WORK/serve.out"
+: >"$WORK/serve.err"
 setsid timeout -s KILL 200 "$IOLAB" serve threads:10 --workers "$WORKERS" --upstream-delay 10ms \
   --listen 127.0.0.1:0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
 SERVE_PID=$!
 PORT=
-for _ in $(seq 100); do
+for _ in $(seq 600); do
   PORT=$(sed -n 's/.* on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$WORK/serve.out" | head -1)
   [[ -n $PORT ]] && break
   sleep 0.1
