@@ -126,7 +126,7 @@ a=$(rec run-post POST /api/v1/runs "${auth[@]}" "${json[@]}" -d '{"connections":
 expect run-post 201
 b=$(rec run-post-queued POST /api/v1/runs "${auth[@]}" "${json[@]}" -d '{"connections":4,"threads":1,"duration":"1s","rate":100}' | jq .id)
 wait_state "$a" running
-for _ in $(seq 100); do
+for _ in $(seq 600); do
   [ "$(curl -s "${auth[@]}" "$api/api/v1/runs/$a" | jq .progress.requests)" -gt 0 ] && break
   sleep 0.1
 done

@@ -60,7 +60,7 @@ timeout -s KILL 120 prometheus --config.file="$work/prometheus.yml" --storage.ts
   --web.listen-address="127.0.0.1:$prom_port" >"$work/prometheus.log" 2>&1 &
 pids+=($!)
 prom=http://127.0.0.1:$prom_port
-for _ in $(seq 100); do curl -fs "$prom/-/ready" >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 600); do curl -fs "$prom/-/ready" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fs "$prom/-/ready" >/dev/null || fail "prometheus did not start: $(tail -c 2000 "$work/prometheus.log")"
 
 # Load two variants, one after the other; the second run waits for the first.
