@@ -2,10 +2,13 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <cstdint>
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -16,7 +19,10 @@
 #include "lab/lab.h"
 #include "lab/report.h"
 #include "lab/trials.h"
+#include "core/duration.h"
+#include "core/endpoint.h"
 #include "loadgen/load_spec.h"
+#include "loadgen/segment.h"
 #include "loadgen/request.h"
 #include "variants/stub.h"
 #include "variants/variant.h"
@@ -46,7 +52,61 @@ struct RunFlags {
   std::string format = "rst";
   bool wide = false;
   int trials = 1;
+  SegmentFlags segments;
+  std::string start_at;
+  std::string source;
 };
+
+// How far ahead --start-at may be: a typo should not leave a process waiting for days.
+constexpr auto kMaxStartWait = std::chrono::hours(24);
+
+// --segment, --segments, --segment-sequence, --start-at and --source applied to `load` (a
+// --target run's whole spec); says on stderr which share this process takes.
+void apply_spread_flags(const RunFlags& f, LoadSpec& load) {
+  std::optional<SegmentChoice> choice;
+  try {
+    choice = choose_segment(f.segments, [](const char* name) { return std::getenv(name); });
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  if (choice) {
+    if (f.target.empty()) {
+      throw UsageError("--segment needs --target: the segments load one server together");
+    }
+    const LoadSpec whole = load;
+    try {
+      load = segment_spec(whole, choice->segment);
+    } catch (const RunError& e) {
+      throw UsageError(e.what());
+    }
+    std::cerr << "iolab run: segment " << choice->segment.to_string() << " (from "
+              << choice->rank_from << "): " << load.connections << " of " << whole.connections
+              << " connections";
+    if (whole.rate > 0) std::cerr << ", " << load.rate << " of " << whole.rate << " req/s";
+    if (whole.max_requests > 0) {
+      std::cerr << ", " << load.max_requests << " of " << whole.max_requests << " requests";
+    }
+    std::cerr << "\n";
+  }
+  if (!f.start_at.empty()) {
+    const auto at = parse_wall_time(f.start_at);
+    if (!at) {
+      throw UsageError("--start-at '" + f.start_at +
+                       "' is neither seconds since the epoch nor RFC 3339 "
+                       "(2026-12-02T06:00:00Z)");
+    }
+    if (*at - std::chrono::system_clock::now() > kMaxStartWait) {
+      throw UsageError("--start-at '" + f.start_at + "' is more than 24 hours away");
+    }
+    load.start_at = *at;
+  }
+  if (!f.source.empty()) {
+    if (!Endpoint{f.source, 0}.sockaddr()) {
+      throw UsageError("--source '" + f.source + "' is not an IPv4 address");
+    }
+    load.source = f.source;
+  }
+}
 
 int cmd_run(const RunFlags& f) {
   LoadSpec load;
@@ -84,6 +144,7 @@ int cmd_run(const RunFlags& f) {
   profile.delay = duration_flag("--upstream-delay", f.upstream_delay, true);
   if (f.path.empty() || f.path.front() != '/') throw UsageError("--path must start with '/'");
 
+  apply_spread_flags(f, load);
   std::optional<VariantSpec> variant;
   if (!f.target.empty()) {
     load.target = admitted_url("--target", f.target);
@@ -144,6 +205,16 @@ Command add_run_command(CLI::App& app) {
                       "repeat the run N times: the table shows the median of the trials with a "
                       "95 % interval")
       ->capture_default_str();
+  run_cmd->add_option("--segment", run.segments.segment,
+                      "run this share of the load: I/N (0-based) or a:b (fractions)");
+  run_cmd->add_option("--segments", run.segments.segments,
+                      "N or auto: take the segment index from the engine (Kubernetes Indexed "
+                      "Job, Slurm, Open MPI)");
+  run_cmd->add_option("--segment-sequence", run.segments.sequence,
+                      "unequal shares, as 0,1/4,1: the engine's rank i runs [s_i, s_i+1)");
+  run_cmd->add_option("--start-at", run.start_at,
+                      "start the warm-up at this wall-clock time (epoch seconds or RFC 3339)");
+  run_cmd->add_option("--source", run.source, "bind the load's sockets to this local address");
   return {run_cmd, [flags] { return cmd_run(*flags); }};
 }
 

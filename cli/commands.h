@@ -23,6 +23,7 @@ Command add_daemon_command(CLI::App& app);
 Command add_history_command(CLI::App& app);
 Command add_report_command(CLI::App& app);
 Command add_compare_command(CLI::App& app);
+Command add_merge_command(CLI::App& app);
 Command add_stub_command(CLI::App& app);
 Command add_serve_command(CLI::App& app);
 /// Internal and hidden: the supervisor spawns `iolab worker` for each variant worker process.

@@ -30,6 +30,7 @@ int run_cli(int argc, char** argv) {
   const std::vector<Command> commands = {
       add_run_command(app),     add_experiment_command(app), add_daemon_command(app),
       add_history_command(app), add_report_command(app),     add_compare_command(app),
+      add_merge_command(app),
       add_stub_command(app),
       add_serve_command(app),   add_worker_command(app),
   };

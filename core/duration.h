@@ -21,4 +21,8 @@ inline double to_seconds(std::chrono::nanoseconds d) {
   return static_cast<double>(d.count()) / 1e9;
 }
 
+/// Parses a wall-clock instant: seconds since the epoch ("1796000000", "1796000000.25") or
+/// RFC 3339 ("2026-12-02T06:00:00Z", "2026-12-02T07:00:00.5+01:00"). nullopt for anything else.
+std::optional<std::chrono::system_clock::time_point> parse_wall_time(std::string_view text);
+
 }  // namespace iolab

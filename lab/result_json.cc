@@ -183,8 +183,64 @@ LatencyHistogram histogram_from_json(const json& j) {
   return h;
 }
 
+namespace {
+
+int64_t epoch_ns(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+std::chrono::system_clock::time_point from_epoch_ns(int64_t ns) {
+  return std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::nanoseconds(ns)));
+}
+
+json segment_to_json(const SegmentSpec& s) {
+  return {{"segment", s.segment.to_string()},
+          {"whole_connections", s.whole_connections},
+          {"whole_rate", s.whole_rate},
+          {"whole_requests", s.whole_requests}};
+}
+
+SegmentSpec segment_from_json(const json& j) {
+  SegmentSpec s;
+  std::string error;
+  const auto segment = Segment::parse(get<std::string>(j, "segment"), &error);
+  if (!segment) throw ResultJsonError("field 'segment': " + error);
+  s.segment = *segment;
+  s.whole_connections = get<int>(j, "whole_connections");
+  s.whole_rate = get<double>(j, "whole_rate");
+  s.whole_requests = get<uint64_t>(j, "whole_requests");
+  return s;
+}
+
+json record_to_json(const SegmentRecord& r) {
+  json j = {{"segment", r.segment},
+            {"host", r.host},
+            {"started_at_ns", epoch_ns(r.started_at)},
+            {"elapsed_ns", r.elapsed.count()},
+            {"requests", r.requests},
+            {"connections", r.connections}};
+  if (r.start_skew) j["start_skew_ns"] = r.start_skew->count();
+  return j;
+}
+
+SegmentRecord record_from_json(const json& j) {
+  SegmentRecord r;
+  r.segment = get<std::string>(j, "segment");
+  r.host = get<std::string>(j, "host");
+  r.started_at = from_epoch_ns(get<int64_t>(j, "started_at_ns"));
+  r.elapsed = get_ns(j, "elapsed_ns");
+  r.requests = get<uint64_t>(j, "requests");
+  r.connections = get<uint64_t>(j, "connections");
+  if (j.contains("start_skew_ns")) r.start_skew = get_ns(j, "start_skew_ns");
+  return r;
+}
+
+}  // namespace
+
 json spec_to_json(const LoadSpec& spec) {
-  return {{"target", spec.target.to_string()},
+  json j = {{"target", spec.target.to_string()},
           {"connections", spec.connections},
           {"threads", spec.threads},
           {"duration", format_duration(spec.duration)},
@@ -196,6 +252,10 @@ json spec_to_json(const LoadSpec& spec) {
           {"method", spec.method},
           {"headers", spec.headers},
           {"body", spec.body}};
+  if (spec.segment) j["segment"] = segment_to_json(*spec.segment);
+  if (spec.start_at) j["start_at_ns"] = epoch_ns(*spec.start_at);
+  if (!spec.source.empty()) j["source"] = spec.source;
+  return j;
 }
 
 LoadSpec spec_from_json(const json& j) {
@@ -215,6 +275,9 @@ LoadSpec spec_from_json(const json& j) {
   spec.method = get<std::string>(j, "method");
   spec.headers = get<std::vector<std::string>>(j, "headers");
   spec.body = get<std::string>(j, "body");
+  if (j.contains("segment")) spec.segment = segment_from_json(j.at("segment"));
+  if (j.contains("start_at_ns")) spec.start_at = from_epoch_ns(get<int64_t>(j, "start_at_ns"));
+  if (j.contains("source")) spec.source = get<std::string>(j, "source");
   return spec;
 }
 
@@ -228,7 +291,9 @@ json result_to_json(const LoadResult& r) {
                         {"p50_ns", p.p50.count()},
                         {"p99_ns", p.p99.count()}});
   }
-  return {{"spec", spec_to_json(r.spec)},
+  json j = {{"spec", spec_to_json(r.spec)},
+          {"host", r.host},
+          {"started_at_ns", epoch_ns(r.started_at)},
           {"requests", r.requests},
           {"elapsed_ns", r.elapsed.count()},
           {"duration_s", to_seconds(r.elapsed)},
@@ -252,6 +317,13 @@ json result_to_json(const LoadResult& r) {
           {"latency", histogram_to_json(r.latency)},
           {"uncorrected", histogram_to_json(r.uncorrected)},
           {"timeline", std::move(timeline)}};
+  if (r.start_skew) j["start_skew_ns"] = r.start_skew->count();
+  if (!r.segments.empty()) {
+    json segments = json::array();
+    for (const SegmentRecord& record : r.segments) segments.push_back(record_to_json(record));
+    j["segments"] = std::move(segments);
+  }
+  return j;
 }
 
 LoadResult result_from_json(const json& j) {
@@ -285,6 +357,13 @@ LoadResult result_from_json(const json& j) {
     point.p50 = get_ns(p, "p50_ns");
     point.p99 = get_ns(p, "p99_ns");
     r.timeline.push_back(point);
+  }
+  // Results stored before these were kept have none of them.
+  if (j.contains("host")) r.host = get<std::string>(j, "host");
+  if (j.contains("started_at_ns")) r.started_at = from_epoch_ns(get<int64_t>(j, "started_at_ns"));
+  if (j.contains("start_skew_ns")) r.start_skew = get_ns(j, "start_skew_ns");
+  if (j.contains("segments")) {
+    for (const json& record : field(j, "segments")) r.segments.push_back(record_from_json(record));
   }
   return r;
 }

@@ -33,6 +33,10 @@ void Worker::open(Connection& c, Clock::time_point now) {
   ::setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   // The kernel stamps each segment as it arrives (see arrival_time).
   ::setsockopt(c.fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+  if (!bind_source(c.fd, context_)) {
+    on_connect_error(c, now);
+    return;
+  }
   const int rc =
       ::connect(c.fd, reinterpret_cast<const sockaddr*>(&context_.addr), sizeof(context_.addr));
   if (rc == 0) {

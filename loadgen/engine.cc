@@ -1,5 +1,7 @@
 #include "loadgen/engine.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -39,8 +41,11 @@ void fill_context(RunContext& context, const LoadSpec& spec, const std::string& 
   for (uint32_t i = 0; i < context.pipeline; ++i) context.batch += request;
   context.open_loop = spec.rate > 0;
   context.head = spec.method == "HEAD";
-  context.ns_per_request = context.open_loop ? 1e9 / spec.rate : 0;
-  context.connections = static_cast<uint64_t>(spec.connections);
+  // A segment keeps its connections' slots of the whole run's schedule.
+  const double schedule_rate = spec.segment ? spec.segment->whole_rate : spec.rate;
+  context.ns_per_request = context.open_loop ? 1e9 / schedule_rate : 0;
+  context.connections = static_cast<uint64_t>(spec.segment ? spec.segment->whole_connections
+                                                           : spec.connections);
   context.timeout = spec.timeout;
   context.max_requests = spec.max_requests;
   context.progress = progress;
@@ -50,7 +55,10 @@ void fill_context(RunContext& context, const LoadSpec& spec, const std::string& 
 std::vector<std::unique_ptr<Worker>> make_workers(RunContext& context, const LoadSpec& spec) {
   std::vector<std::unique_ptr<Worker>> workers;
   workers.reserve(static_cast<size_t>(spec.threads));
-  uint64_t first_index = 0;
+  uint64_t first_index =
+      spec.segment ? spec.segment->segment.first_of(
+                         static_cast<uint64_t>(spec.segment->whole_connections))
+                   : 0;
   for (int i = 0; i < spec.threads; ++i) {
     const int share =
         spec.connections / spec.threads + (i < spec.connections % spec.threads ? 1 : 0);
@@ -58,6 +66,23 @@ std::vector<std::unique_ptr<Worker>> make_workers(RunContext& context, const Loa
     first_index += static_cast<uint64_t>(share);
   }
   return workers;
+}
+
+// Waits until the spec's start_at on the wall clock, if any, or until `stop`.
+void wait_for_start(const LoadSpec& spec, const std::stop_token& stop) {
+  if (!spec.start_at) return;
+  // Short sleeps, so a stop is seen; the last one ends on the instant.
+  while (!stop.stop_requested()) {
+    const auto left = *spec.start_at - std::chrono::system_clock::now();
+    if (left <= std::chrono::system_clock::duration::zero()) return;
+    std::this_thread::sleep_for(std::min<std::chrono::system_clock::duration>(left, 100ms));
+  }
+}
+
+std::string host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0) return "unknown";
+  return name;
 }
 
 // Adds up what the stopped workers measured; returns when the last of them stopped.
@@ -103,7 +128,11 @@ LoadResult run_load(const LoadSpec& spec, std::stop_token stop, LoadProgress* pr
 
   RunContext context;
   context.addr = *run_spec.target.endpoint.sockaddr();
-  loadgen::probe(run_spec.target.endpoint, context.addr);
+  if (!run_spec.source.empty()) {
+    context.bind_source = true;
+    context.source = *Endpoint{run_spec.source, 0}.sockaddr();
+  }
+  loadgen::probe(run_spec.target.endpoint, context);
   fill_context(context, run_spec, request, progress);
   // The caller's token is forwarded into one of our own, so a failure to start every thread can
   // stop the ones already running.
@@ -118,7 +147,11 @@ LoadResult run_load(const LoadSpec& spec, std::stop_token stop, LoadProgress* pr
   for (const auto& worker : workers) rings.push_back(&worker->timeline());
   loadgen::TimelineCollector collector(std::move(rings), context, result.timeline);
 
+  wait_for_start(run_spec, context.stop);
   context.start = Clock::now();
+  result.started_at = std::chrono::system_clock::now();
+  if (run_spec.start_at) result.start_skew = result.started_at - *run_spec.start_at;
+  result.host = host_name();
   context.window_start = context.start + run_spec.warmup;
   context.window_end = context.window_start + run_spec.duration;
   {

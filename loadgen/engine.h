@@ -28,6 +28,19 @@ struct TimelinePoint {
   bool operator==(const TimelinePoint&) const = default;
 };
 
+/// One segment of a merged run (iolab merge), as its own result said.
+struct SegmentRecord {
+  std::string segment;  ///< As Segment::to_string(), "1/3:2/3".
+  std::string host;
+  std::chrono::system_clock::time_point started_at;
+  std::optional<std::chrono::nanoseconds> start_skew;
+  std::chrono::nanoseconds elapsed{0};
+  uint64_t requests = 0;
+  uint64_t connections = 0;
+
+  bool operator==(const SegmentRecord&) const = default;
+};
+
 /// What one run measured. Histograms hold every answer of the measured window.
 struct LoadResult {
   LoadSpec spec;  ///< As run: threads clamped to connections, an empty path made "/".
@@ -50,6 +63,13 @@ struct LoadResult {
   std::chrono::nanoseconds lag_mean{0};
   /// One point per second of the run, warm-up included, in order.
   std::vector<TimelinePoint> timeline;
+  /// Where and when it ran: the host's name, and the wall clock when the warm-up began (the
+  /// timeline's second 0). With LoadSpec::start_at, how much later than asked that was.
+  std::string host;
+  std::chrono::system_clock::time_point started_at;
+  std::optional<std::chrono::nanoseconds> start_skew;
+  /// A merged run (iolab merge): each segment it was merged from. Empty otherwise.
+  std::vector<SegmentRecord> segments;
 
   /// Achieved rate: answers per second of the window.
   double rps() const {

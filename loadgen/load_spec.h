@@ -1,16 +1,32 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "core/endpoint.h"
+#include "loadgen/segment.h"
 
 namespace iolab {
 
 using namespace std::chrono_literals;
+
+/// Load spread over several processes (iolab run --segment): the whole run this process takes a
+/// share of. The LoadSpec holding it describes the share (its connections, rate and
+/// max_requests); the share's connections are numbered from segment.first_of(whole_connections)
+/// on the whole run's open-loop schedule, so that the union of the segments' schedules is the one
+/// schedule of a single process running it all.
+struct SegmentSpec {
+  Segment segment;
+  int whole_connections = 0;
+  double whole_rate = 0;
+  uint64_t whole_requests = 0;
+
+  bool operator==(const SegmentSpec&) const = default;
+};
 
 /// What the load engine is asked to do. Echoed back in LoadResult.
 struct LoadSpec {
@@ -35,7 +51,21 @@ struct LoadSpec {
   /// taken from the URL; Transfer-Encoding is not allowed.
   std::vector<std::string> headers;
   std::string body;  ///< Sent as is, with a Content-Length.
+  /// This run is a share of a larger one; see SegmentSpec and segment_spec().
+  std::optional<SegmentSpec> segment;
+  /// When to start the warm-up, on the wall clock (segments on several hosts started together);
+  /// none: at once. A run that is told an instant already past starts at once, its skew saying
+  /// how late.
+  std::optional<std::chrono::system_clock::time_point> start_at;
+  /// Local IPv4 address the load's sockets are bound to (each source address has its own
+  /// ephemeral ports); empty: the kernel chooses.
+  std::string source;
 };
+
+/// `whole` is a run's totals; the share of it that `segment` takes: its connections, open-loop
+/// rate and max_requests, each split without loss (shares of segments that tile [0, 1) add up
+/// to the totals). Throws RunError when the share has no connection.
+LoadSpec segment_spec(const LoadSpec& whole, const Segment& segment);
 
 /// Errors by kind, as wrk counts them.
 struct ErrorCounts {

@@ -1,5 +1,6 @@
 #include "loadgen/preflight.h"
 
+#include <arpa/inet.h>
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -51,6 +52,32 @@ void reserve_open_files(int connections, uint64_t others, const std::string& oth
 }
 
 namespace loadgen {
+namespace {
+
+std::string spec_source(const RunContext& context) {
+  char text[INET_ADDRSTRLEN] = {};
+  ::inet_ntop(AF_INET, &context.source.sin_addr, text, sizeof(text));
+  return text;
+}
+
+// A segment's share must lie inside its whole run, and agree with it on the loop.
+void validate_segment(const LoadSpec& spec) {
+  if (!spec.segment) return;
+  const SegmentSpec& s = *spec.segment;
+  const auto whole = static_cast<uint64_t>(s.whole_connections);
+  if (s.whole_connections < 1 ||
+      s.segment.first_of(whole) + static_cast<uint64_t>(spec.connections) > whole) {
+    throw RunError("segment " + s.segment.to_string() + ": " +
+                   std::to_string(spec.connections) + " connections do not fit in the whole " +
+                   "run's " + std::to_string(s.whole_connections));
+  }
+  if ((s.whole_rate > 0) != (spec.rate > 0) || !std::isfinite(s.whole_rate)) {
+    throw RunError("segment " + s.segment.to_string() +
+                   ": the whole run and its share disagree on the open loop");
+  }
+}
+
+}  // namespace
 
 void validate(LoadSpec& spec) {
   if (spec.connections < 1) {
@@ -85,15 +112,26 @@ void validate(LoadSpec& spec) {
     throw RunError(std::string("target host '") + spec.target.endpoint.host +
                    "' is not an IPv4 address or localhost");
   }
+  if (!spec.source.empty() && !Endpoint{spec.source, 0}.sockaddr()) {
+    throw RunError("source address '" + spec.source + "' is not an IPv4 address");
+  }
+  validate_segment(spec);
   if (spec.target.target.empty()) spec.target.target.push_back('/');
 }
 
-void probe(const Endpoint& endpoint, const sockaddr_in& addr) {
+void probe(const Endpoint& endpoint, const RunContext& context) {
+  const sockaddr_in& addr = context.addr;
   auto fail = [&](int code) {
     throw RunError("cannot connect to " + endpoint.to_string() + ": " + std::strerror(code));
   };
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) fail(errno);
+  if (!bind_source(fd, context)) {
+    const int code = errno;
+    close_quietly(fd);
+    throw RunError("cannot bind to the source address " + spec_source(context) + ": " +
+                   std::strerror(code));
+  }
   int error = 0;
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
     error = errno;

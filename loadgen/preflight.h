@@ -8,6 +8,7 @@
 
 #include "core/endpoint.h"
 #include "loadgen/load_spec.h"
+#include "loadgen/run_context.h"
 
 namespace iolab::loadgen {
 
@@ -15,8 +16,8 @@ namespace iolab::loadgen {
 /// clamped to connections, an empty path made "/".
 void validate(LoadSpec& spec);
 
-/// One connect to `addr` with a timeout, so an unreachable target fails the run up front.
-/// Throws RunError naming `endpoint`.
-void probe(const Endpoint& endpoint, const sockaddr_in& addr);
+/// One connect to the context's address (from its source address, if any) with a timeout, so an
+/// unreachable target fails the run up front. Throws RunError naming `endpoint`.
+void probe(const Endpoint& endpoint, const RunContext& context);
 
 }  // namespace iolab::loadgen

@@ -21,6 +21,8 @@ using Clock = std::chrono::steady_clock;
 // What every worker reads; written once before the threads start.
 struct RunContext {
   sockaddr_in addr{};
+  bool bind_source = false;  // LoadSpec::source given: every socket is bound to `source` first.
+  sockaddr_in source{};
   std::string batch;  // `pipeline` copies of the request, back to back.
   size_t request_bytes = 0;
   uint32_t pipeline = 1;
@@ -40,6 +42,17 @@ struct RunContext {
   std::stop_token stop;
   LoadProgress* progress = nullptr;
 };
+
+// Binds `fd` to the context's source address, if it has one, leaving the port to connect()
+// (IP_BIND_ADDRESS_NO_PORT: ports are then shared across destinations). False, with errno, when
+// that fails.
+inline bool bind_source(int fd, const RunContext& context) {
+  if (!context.bind_source) return true;
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+  return ::bind(fd, reinterpret_cast<const sockaddr*>(&context.source), sizeof(context.source)) ==
+         0;
+}
 
 inline void close_quietly(int fd) {
   // A close() error on a socket we are done with changes nothing we could act on.
