@@ -10,6 +10,7 @@ packages=(
   libgtest-dev googletest
   wrk nginx libnginx-mod-http-echo curl procps time jq iproute2 chromium systemd prometheus
   stress-ng python3-jsonschema python3-yaml groff-base man-db
+  slurm-wlm munge
 )
 
 missing=()
