@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Segments on a real engine: a single-node Slurm (munged, slurmctld and slurmd in the foreground,
-# from a generated config, oversubscribed) runs `srun -n 3 iolab run --segments auto` against a
-# loopback stub, each task from its own source address (127.0.0.2-4) and all starting at one
-# --start-at instant; `iolab merge` puts the three together. Checks: the merged count is within
+# from a generated config, oversubscribed) runs the shipped deploy/slurm/iolab-segments.sbatch,
+# whose `srun` starts 3 tasks of `iolab run --segments auto` against a loopback stub, each from
+# its own source address (127.0.0.2-4), all starting at one --start-at instant, and whose last
+# step merges the three (`iolab merge`). Checks: the merged count is within
 # 1 % of one process at the same total rate, every segment's start skew is under 50 ms, and the
 # merged table prints. Fails naming why if Slurm cannot start; skips nothing.
-# Usage: slurm_segments.sh IOLAB_BINARY WORK_DIR
+# Usage: slurm_segments.sh IOLAB_BINARY SOURCE_DIR WORK_DIR
 set -euo pipefail
-iolab=$1 work=$2
+iolab=$1 src=$2 work=$3
 ulimit -f 102400
 rm -rf "$work" && mkdir -p "$work"
 work=$(cd "$work" && pwd)
@@ -17,7 +18,7 @@ RATE=400        # requests/s in all, open loop
 SECONDS_RUN=8   # measured; 1 % of RATE * SECONDS_RUN is 32 requests
 CONNECTIONS=30
 
-for tool in munged slurmctld slurmd srun sinfo; do
+for tool in munged slurmctld slurmd srun sbatch sinfo; do
   command -v "$tool" >/dev/null || fail "$tool is not installed (Debian's slurm-wlm and munge)"
 done
 
@@ -109,21 +110,20 @@ run=(run --target "$url" -c "$CONNECTIONS" -t 1 -d "${SECONDS_RUN}s" --warmup 0s
 timeout -s KILL 120 "$iolab" "${run[@]}" >"$work/one.json" 2>"$work/one.err" ||
   fail "the single-process run failed: $(tail -c 1000 "$work/one.err")"
 
-# Three segments under Slurm, from 127.0.0.2-4, started together 10 s from now.
-start_at=$(( $(date +%s) + 10 ))
-timeout -s KILL 120 srun -n 3 --overcommit --kill-on-bad-exit=1 bash -c \
-  'exec "$0" "$@" --segments auto --start-at "'"$start_at"'" --source "127.0.0.$((SLURM_PROCID + 2))" >"'"$work"'/seg$SLURM_PROCID.json" 2>"'"$work"'/seg$SLURM_PROCID.err"' \
-  "$iolab" "${run[@]}" || fail "srun failed: $(tail -c 1500 "$work"/seg*.err 2>/dev/null)"
-
+# Three segments under Slurm, by the shipped batch script: from 127.0.0.2-4, started together.
+export TARGET=$url IOLAB=$iolab OUT=$work/out START_DELAY=10 SOURCES="127.0.0.2 127.0.0.3 127.0.0.4"
+export RUN_ARGS="-c $CONNECTIONS -t 1 -d ${SECONDS_RUN}s --warmup 0s --rate $RATE"
+timeout -s KILL 180 sbatch --wait --ntasks=3 --overcommit --output="$work/sbatch.out" \
+  --export=ALL "$src/deploy/slurm/iolab-segments.sbatch" >"$work/sbatch.id" 2>&1 ||
+  fail "the batch job failed: $(tail -c 1500 "$work/sbatch.id" "$work/sbatch.out" "$work"/out/*.err 2>/dev/null)"
 for i in 0 1 2; do
-  grep -q "segment .* (from SLURM_PROCID)" "$work/seg$i.err" ||
-    fail "task $i did not take its segment from Slurm: $(head -c 500 "$work/seg$i.err")"
+  cp "$work/out/segment-$i.json" "$work/seg$i.json"
+  grep -q "segment .* (from SLURM_PROCID)" "$work/out/segment-$i.err" ||
+    fail "task $i did not take its segment from Slurm: $(head -c 500 "$work/out/segment-$i.err")"
 done
-"$iolab" merge "$work"/seg{0,1,2}.json >"$work/merged.rst" 2>"$work/merge.err" ||
-  fail "iolab merge: $(cat "$work/merge.err")"
-"$iolab" merge "$work"/seg{0,1,2}.json --format json >"$work/merged.json" 2>/dev/null
-cat "$work/merged.rst"
-grep -q "^http://127.0.0.1:$port/ " "$work/merged.rst" || fail "the merged table has no row"
+cat "$work/out/merged.rst"
+grep -q "^http://127.0.0.1:$port/ " "$work/out/merged.rst" || fail "the merged table has no row"
+cp "$work/out/merged.json" "$work/merged.json"
 
 /usr/bin/python3 - "$work" "$RATE" "$CONNECTIONS" <<'PY'
 import json, sys
