@@ -183,12 +183,13 @@ TEST(ConformanceTest, NginxAnswers413ToABodyOverItsLimit) {
   expect_all_answered(run_load(bounded_post(nginx.port(), 8 << 20)), kRequests);
 }
 
-TEST(ConformanceTest, NginxHeaderOver64KiB) {
-  const OutsideServer nginx = testing::start_nginx(
-      "large_client_header_buffers 4 8k;\n location / { add_header Set-Cookie a=" +
-      std::string(100 << 10, 'c') + "; return 200 'ok'; }");
-  ASSERT_TRUE(nginx.ready()) << nginx.why_not();
-  expect_all_answered(run_load(bounded(nginx.port())));
+TEST(ConformanceTest, AiohttpHeaderOver64KiB) {
+  // nginx cannot send one: its configuration refuses a parameter that long.
+  const OutsideServer aiohttp = testing::start_aiohttp();
+  ASSERT_TRUE(aiohttp.ready()) << aiohttp.why_not();
+  LoadSpec spec = bounded(aiohttp.port());
+  spec.target.target = "/big";
+  expect_all_answered(run_load(spec));
 }
 
 TEST(ConformanceTest, AiohttpHandlerThatNeverReadsTheBody) {

@@ -126,17 +126,22 @@ inline OutsideServer start_nginx(const std::string& server_lines) {
       {"/usr/sbin/nginx", "-p", dir, "-c", dir + "/nginx.conf", "-e", dir + "/error.log"}, port);
 }
 
-/// An aiohttp app whose handler answers 200 "ok" without reading the request's body.
+/// An aiohttp app whose handler answers 200 "ok" without reading the request's body; on /big
+/// with a 100 KiB Set-Cookie header.
 inline OutsideServer start_aiohttp() {
   const std::string dir = OutsideServer::make_dir();
   const int port = closed_port();
-  OutsideServer::write(dir + "/app.py",
-                       "import sys\nfrom aiohttp import web\n"
-                       "async def handle(request):\n    return web.Response(text='ok')\n"
-                       "app = web.Application(client_max_size=64 * 1024 * 1024)\n"
-                       "app.router.add_route('*', '/', handle)\n"
-                       "web.run_app(app, host='127.0.0.1', port=int(sys.argv[1]), print=None,"
-                       " access_log=None)\n");
+  OutsideServer::write(
+      dir + "/app.py",
+      "import sys\nfrom aiohttp import web\n"
+      "async def handle(request):\n    return web.Response(text='ok')\n"
+      "async def big(request):\n"
+      "    return web.Response(text='ok', headers={'Set-Cookie': 'a=' + 'c' * 102400})\n"
+      "app = web.Application(client_max_size=64 * 1024 * 1024)\n"
+      "app.router.add_route('*', '/', handle)\n"
+      "app.router.add_route('GET', '/big', big)\n"
+      "web.run_app(app, host='127.0.0.1', port=int(sys.argv[1]), print=None,"
+      " access_log=None)\n");
   return OutsideServer("aiohttp", dir, {"/usr/bin/python3", dir + "/app.py", std::to_string(port)},
                        port);
 }
