@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -51,10 +52,13 @@ class OutsideServer {
       why_not_ = what_ + " did not start on port " + std::to_string(port_) + ": " + read(log);
   }
   ~OutsideServer() {
-    if (pid_ <= 0) return;
-    ::kill(-pid_, SIGTERM);
-    if (!wait_for([this] { return exited(); }, 10s)) ::kill(-pid_, SIGKILL);
-    if (!reaped_) ::waitpid(pid_, nullptr, 0);
+    if (pid_ > 0) {
+      ::kill(-pid_, SIGTERM);
+      if (!wait_for([this] { return exited(); }, 10s)) ::kill(-pid_, SIGKILL);
+      if (!reaped_) ::waitpid(pid_, nullptr, 0);
+    }
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
   }
 
   bool ready() const { return why_not_.empty(); }
@@ -64,7 +68,8 @@ class OutsideServer {
   /// A fresh directory for a server's files, readable by nginx's unprivileged workers.
   static std::string make_dir() {
     std::string dir = "/tmp/iolab-conformance-XXXXXX";
-    if (::mkdtemp(dir.data()) == nullptr) return "/tmp";
+    // Without one, the server cannot start and says so.
+    if (::mkdtemp(dir.data()) == nullptr) return "/nonexistent/iolab-conformance";
     ::chmod(dir.c_str(), 0755);
     return dir;
   }
