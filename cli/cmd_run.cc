@@ -43,6 +43,7 @@ struct RunFlags {
   std::vector<std::string> headers;
   std::string body;
   int pipeline = 1;
+  uint64_t max_head = LoadSpec{}.max_head_bytes;
   std::string format = "rst";
   bool wide = false;
   int trials = 1;
@@ -70,6 +71,10 @@ int cmd_run(const RunFlags& f) {
         "one request in flight");
   }
   load.pipeline = f.pipeline;
+  if (f.max_head < 64 || f.max_head > (uint64_t{64} << 20)) {
+    throw UsageError("--max-head must be between 64 bytes and 64 MiB (67108864)");
+  }
+  load.max_head_bytes = f.max_head;
   load.method = f.method;
   load.headers = f.headers;
   load.body = body_flag(f.body);
@@ -137,6 +142,11 @@ Command add_run_command(CLI::App& app) {
       ->allow_extra_args(false);
   run_cmd->add_option("--body", run.body, "request body, or @FILE for a file's bytes");
   run_cmd->add_option("--pipeline", run.pipeline, "closed loop: requests in flight per connection")
+      ->capture_default_str();
+  run_cmd
+      ->add_option("--max-head", run.max_head,
+                   "bytes an answer's head may take (status line, headers); more is a "
+                   "protocol error")
       ->capture_default_str();
   run_cmd->add_option("--format", run.format, "rst, csv or json")->capture_default_str();
   run_cmd->add_flag("--wide", run.wide, "add rps, errors, bound%");

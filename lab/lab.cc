@@ -183,8 +183,17 @@ ProgressFn trial_progress(const ProgressFn& progress, int trial, int trials) {
 
 ProgressFn stderr_progress() {
   const bool tty = ::isatty(STDERR_FILENO) != 0;
-  return [tty](const std::string& label, std::chrono::nanoseconds elapsed,
-               std::chrono::nanoseconds total, const LoadProgress& p) {
+  // A run's first protocol error is named once: runs of an experiment differ by their label
+  // (a trial's includes its number).
+  return [tty, told = std::string()](const std::string& label, std::chrono::nanoseconds elapsed,
+                                     std::chrono::nanoseconds total,
+                                     const LoadProgress& p) mutable {
+    const ProtocolError error = p.protocol_error();
+    if (told != label && !error.reason.empty()) {
+      told = label;
+      std::fprintf(stderr, "%s%s: first protocol error: %s\n", tty ? "\r\033[K" : "", label.c_str(),
+                   error.to_string().c_str());
+    }
     const auto second = p.last_second().value_or(TimelinePoint{});
     std::fprintf(stderr,
                  "%s%-14s %5.0fs/%.0fs %10llu answers %8llu errors | this second%s: %8llu answers "

@@ -18,6 +18,29 @@ std::string fixed(double value, int decimals) {
   return buf;
 }
 
+// "read=3/protocol=29943": the non-zero causes, in ErrorCounts' order; "-" when there are none.
+std::string error_causes(const ErrorCounts& e) {
+  std::string out;
+  for (const auto& [name, count] :
+       {std::pair{"connect", e.connect}, std::pair{"read", e.read}, std::pair{"write", e.write},
+        std::pair{"timeout", e.timeout}, std::pair{"status", e.status},
+        std::pair{"protocol", e.protocol}}) {
+    if (count == 0) continue;
+    if (!out.empty()) out += '/';
+    out += std::string(name) + "=" + std::to_string(count);
+  }
+  return out.empty() ? "-" : out;
+}
+
+// Under an rst table: each row's first protocol error, the reason its answers could not be read.
+std::string protocol_error_notes(const std::vector<std::pair<std::string, std::string>>& rows) {
+  std::string out;
+  for (const auto& [label, error] : rows) {
+    if (!error.empty()) out += label + ": first protocol error: " + error + "\n";
+  }
+  return out;
+}
+
 struct Columns {
   std::vector<std::string> header;
   std::vector<std::vector<std::string>> cells;
@@ -27,7 +50,9 @@ Columns tabulate(const std::vector<ReportRow>& rows, bool wide) {
   Columns t;
   t.header = {"variant", "min", "p50", "p99", "p99.9", "max", "mean", "duration", "requests"};
   if (wide) {
-    for (const char* h : {"rps", "errors", "bound%", "rss_mb", "cpu_s"}) t.header.emplace_back(h);
+    for (const char* h : {"rps", "errors", "bound%", "rss_mb", "cpu_s", "causes"}) {
+      t.header.emplace_back(h);
+    }
   }
   for (const ReportRow& row : rows) {
     const LoadResult& r = row.result;
@@ -51,6 +76,7 @@ Columns tabulate(const std::vector<ReportRow>& rows, bool wide) {
       const auto& u = row.usage;
       cells.push_back(u ? fixed(static_cast<double>(u->peak_rss_bytes) / (1 << 20), 1) : "-");
       cells.push_back(u ? fixed(u->cpu_seconds, 2) : "-");
+      cells.push_back(error_causes(r.errors));
     }
     t.cells.push_back(std::move(cells));
   }
@@ -146,7 +172,10 @@ Columns tabulate_trials(const std::vector<TrialRow>& rows, bool wide, bool split
   } else {
     t.header = {"variant", "trials", "req/s", "p50", "p99", "all p50", "all p99", "all p99.9",
                 "all max", "requests"};
-    if (wide) t.header.emplace_back("errors");
+    if (wide) {
+      t.header.emplace_back("errors");
+      t.header.emplace_back("causes");
+    }
   }
   for (const TrialRow& row : rows) {
     const TrialSummary s = summarize_trials(row);
@@ -175,6 +204,7 @@ Columns tabulate_trials(const std::vector<TrialRow>& rows, bool wide, bool split
     cells.push_back(ms(s.merged.max()));
     cells.push_back(std::to_string(s.requests));
     if (split_ci || wide) cells.push_back(std::to_string(s.errors));
+    if (!split_ci && wide) cells.push_back(error_causes(merged_row(row).result.errors));
     t.cells.push_back(std::move(cells));
   }
   return t;
@@ -219,7 +249,12 @@ std::string render_trials_report(const std::vector<TrialRow>& rows, ReportFormat
         out += "*: 5 trials give no 95 % interval; shown is [min, max], a 93.8 % one (6 trials "
                "give 95 %).\n";
       }
-      return out;
+      std::vector<std::pair<std::string, std::string>> notes;
+      for (const TrialRow& row : rows) {
+        const ReportRow merged = merged_row(row);
+        notes.emplace_back(merged.label, merged.result.protocol_error);
+      }
+      return out + protocol_error_notes(notes);
     }
     case ReportFormat::kCsv: {
       bool narrower = false;
@@ -258,8 +293,11 @@ std::optional<ReportFormat> parse_report_format(std::string_view text) {
 
 std::string render_report(const std::vector<ReportRow>& rows, ReportFormat format, bool wide) {
   switch (format) {
-    case ReportFormat::kRst:
-      return render_rst(tabulate(rows, wide));
+    case ReportFormat::kRst: {
+      std::vector<std::pair<std::string, std::string>> notes;
+      for (const ReportRow& row : rows) notes.emplace_back(row.label, row.result.protocol_error);
+      return render_rst(tabulate(rows, wide)) + protocol_error_notes(notes);
+    }
     case ReportFormat::kCsv:
       return render_csv(tabulate(rows, true));
     case ReportFormat::kJson:

@@ -184,18 +184,21 @@ LatencyHistogram histogram_from_json(const json& j) {
 }
 
 json spec_to_json(const LoadSpec& spec) {
-  return {{"target", spec.target.to_string()},
-          {"connections", spec.connections},
-          {"threads", spec.threads},
-          {"duration", format_duration(spec.duration)},
-          {"warmup", format_duration(spec.warmup)},
-          {"timeout", format_duration(spec.timeout)},
-          {"max_requests", spec.max_requests},
-          {"rate", spec.rate},
-          {"pipeline", spec.pipeline},
-          {"method", spec.method},
-          {"headers", spec.headers},
-          {"body", spec.body}};
+  json j = {{"target", spec.target.to_string()},
+            {"connections", spec.connections},
+            {"threads", spec.threads},
+            {"duration", format_duration(spec.duration)},
+            {"warmup", format_duration(spec.warmup)},
+            {"timeout", format_duration(spec.timeout)},
+            {"max_requests", spec.max_requests},
+            {"rate", spec.rate},
+            {"pipeline", spec.pipeline},
+            {"method", spec.method},
+            {"headers", spec.headers},
+            {"body", spec.body}};
+  // Only when set: specs stored before it existed, and every run at the default, keep one form.
+  if (spec.max_head_bytes != LoadSpec{}.max_head_bytes) j["max_head_bytes"] = spec.max_head_bytes;
+  return j;
 }
 
 LoadSpec spec_from_json(const json& j) {
@@ -215,6 +218,7 @@ LoadSpec spec_from_json(const json& j) {
   spec.method = get<std::string>(j, "method");
   spec.headers = get<std::vector<std::string>>(j, "headers");
   spec.body = get<std::string>(j, "body");
+  if (j.contains("max_head_bytes")) spec.max_head_bytes = get<uint64_t>(j, "max_head_bytes");
   return spec;
 }
 
@@ -239,7 +243,9 @@ json result_to_json(const LoadResult& r) {
             {"write", r.errors.write},
             {"timeout", r.errors.timeout},
             {"status", r.errors.status},
-            {"total", r.errors.total()}}},
+            {"protocol", r.errors.protocol},
+            {"total", r.errors.total()},
+            {"first_protocol_error", r.protocol_error}}},
           {"reconnects", r.reconnects},
           {"resent", r.resent},
           {"rate",
@@ -265,6 +271,11 @@ LoadResult result_from_json(const json& j) {
   r.errors.write = get<uint64_t>(errors, "write");
   r.errors.timeout = get<uint64_t>(errors, "timeout");
   r.errors.status = get<uint64_t>(errors, "status");
+  // Results stored before protocol errors were told apart have neither field.
+  if (errors.contains("protocol")) r.errors.protocol = get<uint64_t>(errors, "protocol");
+  if (errors.contains("first_protocol_error")) {
+    r.protocol_error = get<std::string>(errors, "first_protocol_error");
+  }
   r.reconnects = get<uint64_t>(j, "reconnects");
   // Results stored before it was counted have no "resent".
   r.resent = j.contains("resent") ? get<uint64_t>(j, "resent") : 0;

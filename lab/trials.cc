@@ -40,6 +40,8 @@ ReportRow merged_row(const TrialRow& row) {
     merged.result.errors.write += r.errors.write;
     merged.result.errors.timeout += r.errors.timeout;
     merged.result.errors.status += r.errors.status;
+    merged.result.errors.protocol += r.errors.protocol;
+    if (merged.result.protocol_error.empty()) merged.result.protocol_error = r.protocol_error;
     merged.result.elapsed += r.elapsed;
     merged.worker_restarts += row.trials[t].worker_restarts;
   }

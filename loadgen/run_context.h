@@ -39,6 +39,10 @@ struct RunContext {
   std::atomic<uint64_t> tickets{0};  // Requests handed out, when max_requests != 0.
   std::stop_token stop;
   LoadProgress* progress = nullptr;
+  uint64_t max_head_bytes = 0;
+  // The run's first protocol error, warm-up included: set once, by the worker that wins the flag.
+  std::atomic_flag protocol_error_seen;
+  ProtocolError first_protocol_error;
 };
 
 inline void close_quietly(int fd) {

@@ -91,7 +91,9 @@ TEST(ResultJsonTest, AWholeResultRoundTrips) {
   for (int i = 1; i <= 1000; ++i) r.latency.record(std::chrono::microseconds(i * 37));
   for (int i = 1; i <= 1000; ++i) r.uncorrected.record(std::chrono::microseconds(i * 11));
   r.requests = 1000;
-  r.errors = {1, 2, 3, 4, 5};
+  r.errors = {1, 2, 3, 4, 5, 6};
+  r.protocol_error = "bad chunk size at byte 120 of an answer";
+  r.spec.max_head_bytes = 4096;
   r.reconnects = 6;
   r.elapsed = 1'500'000'123ns;
   r.lag_max = 7ms;
@@ -106,9 +108,26 @@ TEST(ResultJsonTest, AWholeResultRoundTrips) {
   EXPECT_EQ(back.latency.percentile(99.9), r.latency.percentile(99.9));
   EXPECT_EQ(back.uncorrected.mean(), r.uncorrected.mean());
   EXPECT_EQ(back.timeline, r.timeline);
-  EXPECT_EQ(back.errors.total(), 15u);
+  EXPECT_EQ(back.errors.total(), 21u);
+  EXPECT_EQ(back.errors.protocol, 6u);
+  EXPECT_EQ(back.protocol_error, r.protocol_error);
+  EXPECT_EQ(back.spec.max_head_bytes, 4096u);
   EXPECT_EQ(back.elapsed, r.elapsed);
   EXPECT_DOUBLE_EQ(back.rps(), r.rps());
+}
+
+TEST(ResultJsonTest, ReadsResultsStoredBeforeProtocolErrorsWereCounted) {
+  LoadResult r;
+  r.spec.target = *parse_url("http://127.0.0.1:8080/");
+  r.errors.read = 4;
+  nlohmann::json old = result_to_json(r);
+  old["errors"].erase("protocol");
+  old["errors"].erase("first_protocol_error");
+  ASSERT_FALSE(old["spec"].contains("max_head_bytes"));  // The default is not written.
+  const LoadResult back = result_from_json(old);
+  EXPECT_EQ(back.errors.protocol, 0u);
+  EXPECT_EQ(back.errors.read, 4u);
+  EXPECT_EQ(back.spec.max_head_bytes, LoadSpec{}.max_head_bytes);
 }
 
 // Found by result_json_fuzz: an integer field holding a float out of range (1e21) was cast with
