@@ -20,6 +20,7 @@
 #include "lab/experiment.h"
 #include "lab/lab.h"
 #include "lab/report.h"
+#include "lab/report_charts.h"
 #include "lab/trials.h"
 
 namespace iolab {
@@ -34,6 +35,8 @@ struct ExperimentFlags {
   int trials = 0;  // 0: the file's `trials`
 };
 
+std::string report_title(const std::string& name) { return "iolab experiment " + name; }
+
 // --out: the report in every format, each in NAME.FORMAT.
 void write_reports(const std::string& out, const std::string& name,
                    const std::vector<TrialRow>& rows) {
@@ -44,10 +47,12 @@ void write_reports(const std::string& out, const std::string& name,
     std::ofstream(std::filesystem::path(out) / (name + "." + ext))
         << render_trials_report(rows, fmt, true);
   }
+  std::ofstream(std::filesystem::path(out) / (name + ".html"))
+      << render_trials_charts(rows, ChartFormat::kHtml, report_title(name));
 }
 
 int run_embedded(const ExperimentFlags& f) {
-  const ReportFormat format = format_flag(f.format);
+  const OutputFormat format = output_format_flag(f.format);
   ExperimentSpec experiment;
   try {
     experiment = load_experiment_file(f.file);
@@ -67,7 +72,12 @@ int run_embedded(const ExperimentFlags& f) {
   Lab lab(experiment.upstream, self_executable());
   const std::vector<TrialRow> rows =
       lab.run_experiment_trials(experiment, experiment.trials, stop, stderr_progress());
-  std::cout << render_trials_report(rows, format, f.wide) << std::flush;
+  if (format.chart) {
+    std::cout << render_trials_charts(rows, *format.chart, report_title(experiment.name));
+  } else {
+    std::cout << render_trials_report(rows, *format.table, f.wide);
+  }
+  std::cout << std::flush;
   if (!f.out.empty()) write_reports(f.out, experiment.name, rows);
   if (stop.stop_requested()) {
     size_t ran = 0;
@@ -80,7 +90,7 @@ int run_embedded(const ExperimentFlags& f) {
 }
 
 int submit_to_daemon(const ExperimentFlags& f) {
-  (void)format_flag(f.format);
+  (void)output_format_flag(f.format);
   StopSignals signals;
   const std::stop_token stop = signals.watch();
   try {
@@ -103,9 +113,10 @@ Command add_experiment_command(CLI::App& app) {
   ExperimentFlags& exp = *flags;
   auto* exp_cmd = app.add_subcommand("experiment", "a matrix of embedded runs from a YAML file");
   exp_cmd->add_option("file", exp.file, "experiment file")->required();
-  exp_cmd->add_option("--format", exp.format, "rst, csv or json")->capture_default_str();
+  exp_cmd->add_option("--format", exp.format, "rst, csv, json (the table), svg or html (charts)")
+      ->capture_default_str();
   exp_cmd->add_flag("--wide", exp.wide, "add rps, errors, bound%");
-  exp_cmd->add_option("--out", exp.out, "also write NAME.rst, .csv and .json here");
+  exp_cmd->add_option("--out", exp.out, "also write NAME.rst, .csv, .json and .html here");
   exp_cmd->add_option("--daemon", exp.daemon, "submit to the daemon at this URL instead");
   exp_cmd->add_option("--trials", exp.trials,
                       "run every row N times, interleaved (default: the file's trials, or 1)");

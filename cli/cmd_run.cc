@@ -15,6 +15,7 @@
 #include "lab/experiment.h"
 #include "lab/lab.h"
 #include "lab/report.h"
+#include "lab/report_charts.h"
 #include "lab/trials.h"
 #include "loadgen/load_spec.h"
 #include "loadgen/request.h"
@@ -83,7 +84,7 @@ int cmd_run(const RunFlags& f) {
   } catch (const RunError& e) {
     throw UsageError(e.what());
   }
-  const ReportFormat format = format_flag(f.format);
+  const OutputFormat format = output_format_flag(f.format);
   require_range("--trials", f.trials, 1, kMaxTrials);
   StubProfile profile;
   profile.delay = duration_flag("--upstream-delay", f.upstream_delay, true);
@@ -112,7 +113,13 @@ int cmd_run(const RunFlags& f) {
                        : lab.run_target(load, stop, progress);
       },
       stop);
-  std::cout << render_trials_report(rows, format, f.wide) << std::flush;
+  if (format.chart) {
+    const std::string title =
+        "iolab run " + (variant ? variant->name() + " " + f.path : load.target.to_string());
+    std::cout << render_trials_charts(rows, *format.chart, title) << std::flush;
+  } else {
+    std::cout << render_trials_report(rows, *format.table, f.wide) << std::flush;
+  }
   return stop.stop_requested() ? kExitFailure : 0;
 }
 
@@ -148,11 +155,13 @@ Command add_run_command(CLI::App& app) {
                    "bytes an answer's head may take (status line, headers); more is a "
                    "protocol error")
       ->capture_default_str();
-  run_cmd->add_option("--format", run.format, "rst, csv or json")->capture_default_str();
+  run_cmd->add_option("--format", run.format, "rst, csv, json (the table), svg or html (charts)")
+      ->capture_default_str();
   run_cmd->add_flag("--wide", run.wide, "add rps, errors, bound%");
-  run_cmd->add_option("--trials", run.trials,
-                      "repeat the run N times: the table shows the median of the trials with a "
-                      "95 % interval")
+  run_cmd
+      ->add_option("--trials", run.trials,
+                   "repeat the run N times: the table shows the median of the trials with a "
+                   "95 % interval")
       ->capture_default_str();
   return {run_cmd, [flags] { return cmd_run(*flags); }};
 }

@@ -79,14 +79,9 @@ std::string format_param(const httplib::Request& req, bool& wide) {
 void reply_report(httplib::Response& res, const std::vector<TrialRow>& rows,
                   const std::string& format, bool wide, const std::string& title) {
   res.status = 200;
-  if (format == "svg" || format == "html") {
-    std::vector<ReportRow> merged;
-    for (const TrialRow& row : rows) merged.push_back(merged_row(row));
-    if (format == "svg") {
-      res.set_content(render_svg_report(merged), "image/svg+xml");
-    } else {
-      res.set_content(render_html_report(merged, title), "text/html; charset=utf-8");
-    }
+  if (const auto chart = parse_chart_format(format)) {
+    res.set_content(render_trials_charts(rows, *chart, title),
+                    *chart == ChartFormat::kSvg ? "image/svg+xml" : "text/html; charset=utf-8");
     return;
   }
   const ReportFormat f = *parse_report_format(format);

@@ -39,10 +39,12 @@ ProcessUsage usage_from_json(const json& j) {
 }
 
 json row_to_json(const ReportRow& row) {
-  return {{"measured", result_to_json(row.result)},
-          {"bound_rps", row.bound_rps},
-          {"usage", row.usage ? usage_json(*row.usage) : json(nullptr)},
-          {"worker_restarts", row.worker_restarts}};
+  json j = {{"measured", result_to_json(row.result)},
+            {"bound_rps", row.bound_rps},
+            {"usage", row.usage ? usage_json(*row.usage) : json(nullptr)},
+            {"worker_restarts", row.worker_restarts}};
+  if (row.server) j["server"] = server_layers_to_json(*row.server);
+  return j;
 }
 
 std::optional<ReportRow> row_from_run(const RunRecord& run) {
@@ -54,6 +56,7 @@ std::optional<ReportRow> row_from_run(const RunRecord& run) {
     if (run.result.contains("usage") && run.result["usage"].is_object()) {
       row.usage = usage_from_json(run.result["usage"]);
     }
+    if (run.result.contains("server")) row.server = server_layers_from_json(run.result["server"]);
     return row;
   } catch (const std::exception&) {
     return std::nullopt;

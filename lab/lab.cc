@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
+#include <thread>
 
 #include "core/duration.h"
 #include "workers/process_usage.h"
@@ -20,6 +22,35 @@ using Clock = std::chrono::steady_clock;
 // even share.
 constexpr double kWorkerShareSlack = 1.25;
 constexpr uint64_t kWorkerSpareFds = 64;
+
+// A worker publishes its stats every 100 ms; after the load ends, this long at most is waited
+// for the answers the load saw to appear in them.
+constexpr auto kPublishWait = std::chrono::seconds(2);
+constexpr auto kPublishPoll = std::chrono::milliseconds(20);
+
+ServerLayer layer_since(const CoarseHistogram& now, const CoarseHistogram& before) {
+  // A worker restarted meanwhile starts from its slot's counts, so these never go back.
+  return ServerLayer{now.count() - std::min(now.count(), before.count()),
+                     now.sum_ns - std::min(now.sum_ns, before.sum_ns)};
+}
+
+// What `workers` published about their own answers since `before`, once it covers the
+// `answered` answers the load saw (every one of them was written by a worker), or after
+// kPublishWait: the workers publish every 100 ms.
+std::optional<ServerLayers> server_layers_since(const Supervisor& workers,
+                                                const WorkerStatsValues& before,
+                                                uint64_t answered) {
+  const auto deadline = Clock::now() + kPublishWait;
+  std::optional<WorkerStatsValues> now = workers.published_stats();
+  while (now && now->total.count() - before.total.count() < answered && Clock::now() < deadline) {
+    std::this_thread::sleep_for(kPublishPoll);
+    now = workers.published_stats();
+  }
+  if (!now) return std::nullopt;
+  return ServerLayers{
+      layer_since(now->total, before.total), layer_since(now->queue_wait, before.queue_wait),
+      layer_since(now->upstream, before.upstream), layer_since(now->pool_wait, before.pool_wait)};
+}
 
 }  // namespace
 
@@ -89,7 +120,13 @@ ReportRow load_variant(const VariantSpec& variant, const Supervisor& workers,
   }
   const ProcessUsage before = read_usage(workers.pids());
   const uint64_t restarts_before = workers.restarts();
+  const std::optional<WorkerStatsValues> stats_before = workers.published_stats();
   ReportRow row{variant.name(), run_load(load, stop, &live), bound_rps, std::nullopt};
+  if (stats_before) {
+    uint64_t answered = 0;
+    for (const TimelinePoint& p : row.result.timeline) answered += p.requests;
+    row.server = server_layers_since(workers, *stats_before, answered);
+  }
   ProcessUsage after = read_usage(workers.pids());
   // A worker restarted meanwhile starts its CPU count afresh; never report less than zero.
   after.cpu_seconds = std::max(0.0, after.cpu_seconds - before.cpu_seconds);
@@ -125,7 +162,8 @@ ReportRow Lab::run_variant(const VariantSpec& variant, LoadSpec load, const std:
   const UpstreamRoute upstream{*parse_url("http://127.0.0.1:" + std::to_string(stub_.port()) + "/"),
                                profile_};
   WorkerSetSpec spec = worker_set(executable_, variant, upstream, Endpoint{"127.0.0.1", 0});
-  if (stats_regions) spec.stats = stats_regions(variant.name());
+  // The workers always publish their stats: the report's time decomposition reads them.
+  spec.stats = stats_regions ? stats_regions(variant.name()) : StatsRegion::create();
   Supervisor workers(spec);
   workers.start();
   const LoadProgress* self = nullptr;

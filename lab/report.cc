@@ -144,6 +144,7 @@ nlohmann::json rows_json(const std::vector<ReportRow>& rows) {
                     {"threads", row.usage->threads},
                     {"cpu_seconds", row.usage->cpu_seconds}};
     }
+    if (row.server) j["server"] = server_layers_to_json(*row.server);
     out.push_back(std::move(j));
   }
   return out;
@@ -165,10 +166,9 @@ Columns tabulate_trials(const std::vector<TrialRow>& rows, bool wide, bool split
                         bool& narrower) {
   Columns t;
   if (split_ci) {
-    t.header = {"variant",  "trials",     "confidence", "rps",          "rps_low",
-                "rps_high", "p50",        "p50_low",    "p50_high",     "p99",
-                "p99_low",  "p99_high",   "merged_p50", "merged_p99",   "merged_p99.9",
-                "merged_max", "requests", "errors"};
+    t.header = {"variant",    "trials",     "confidence",   "rps",        "rps_low",  "rps_high",
+                "p50",        "p50_low",    "p50_high",     "p99",        "p99_low",  "p99_high",
+                "merged_p50", "merged_p99", "merged_p99.9", "merged_max", "requests", "errors"};
   } else {
     t.header = {"variant", "trials", "req/s", "p50", "p99", "all p50", "all p99", "all p99.9",
                 "all max", "requests"};
@@ -192,8 +192,8 @@ Columns tabulate_trials(const std::vector<TrialRow>& rows, bool wide, bool split
         cells.push_back(m->has_interval ? fixed(m->high, decimals) : "");
       }
     } else {
-      for (const auto& [m, decimals] : {std::pair{&s.rps, 1}, std::pair{&s.p50_ms, 2},
-                                        std::pair{&s.p99_ms, 2}}) {
+      for (const auto& [m, decimals] :
+           {std::pair{&s.rps, 1}, std::pair{&s.p50_ms, 2}, std::pair{&s.p99_ms, 2}}) {
         // An interval narrower in coverage than 95 % (5 trials: [min, max], 93.8 %) is marked.
         const bool short_of = m->has_interval && m->confidence < kTableConfidence;
         cells.push_back(median_ci_text(*m, decimals) + (short_of ? "*" : ""));
@@ -229,8 +229,8 @@ std::string render_trials_json(const std::vector<TrialRow>& rows) {
 
 std::string render_trials_report(const std::vector<TrialRow>& rows, ReportFormat format,
                                  bool wide) {
-  const bool repeated = std::any_of(rows.begin(), rows.end(),
-                                    [](const TrialRow& r) { return r.trials.size() > 1; });
+  const bool repeated =
+      std::any_of(rows.begin(), rows.end(), [](const TrialRow& r) { return r.trials.size() > 1; });
   if (!repeated) {
     std::vector<ReportRow> single;
     for (const TrialRow& r : rows) {
@@ -246,8 +246,9 @@ std::string render_trials_report(const std::vector<TrialRow>& rows, ReportFormat
           "req/s, p50, p99 (ms): median of the trials [95 % interval from the order statistics "
           "of the median; ±∞: fewer than 5 trials]. all: the merged histogram of every trial.\n";
       if (narrower) {
-        out += "*: 5 trials give no 95 % interval; shown is [min, max], a 93.8 % one (6 trials "
-               "give 95 %).\n";
+        out +=
+            "*: 5 trials give no 95 % interval; shown is [min, max], a 93.8 % one (6 trials "
+            "give 95 %).\n";
       }
       std::vector<std::pair<std::string, std::string>> notes;
       for (const TrialRow& row : rows) {
@@ -277,6 +278,24 @@ size_t display_width(std::string_view text) {
   return static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) {
     return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
   }));
+}
+
+double ServerLayer::mean_ms() const {
+  return count == 0 ? 0.0 : static_cast<double>(sum_ns) / static_cast<double>(count) / 1e6;
+}
+
+ServerLayer& ServerLayer::operator+=(const ServerLayer& o) {
+  count += o.count;
+  sum_ns += o.sum_ns;
+  return *this;
+}
+
+ServerLayers& ServerLayers::operator+=(const ServerLayers& o) {
+  total += o.total;
+  queue_wait += o.queue_wait;
+  upstream += o.upstream;
+  pool_wait += o.pool_wait;
+  return *this;
 }
 
 std::optional<double> ReportRow::bound_percent() const {

@@ -300,4 +300,35 @@ LoadResult result_from_json(const json& j) {
   return r;
 }
 
+namespace {
+
+constexpr std::pair<const char*, ServerLayer ServerLayers::*> kServerLayers[] = {
+    {"total", &ServerLayers::total},
+    {"queue_wait", &ServerLayers::queue_wait},
+    {"upstream", &ServerLayers::upstream},
+    {"pool_wait", &ServerLayers::pool_wait}};
+
+}  // namespace
+
+json server_layers_to_json(const ServerLayers& layers) {
+  json j = json::object();
+  for (const auto& [name, member] : kServerLayers) {
+    const ServerLayer& l = layers.*member;
+    j[name] = {{"count", l.count}, {"mean_ns", l.count == 0 ? 0 : l.sum_ns / l.count}};
+  }
+  return j;
+}
+
+ServerLayers server_layers_from_json(const json& j) {
+  if (!j.is_object()) throw ResultJsonError("field 'server': expected an object");
+  ServerLayers layers;
+  for (const auto& [name, member] : kServerLayers) {
+    const json& l = field(j, name);
+    ServerLayer& out = layers.*member;
+    out.count = get<uint64_t>(l, "count");
+    out.sum_ns = get<uint64_t>(l, "mean_ns") * out.count;
+  }
+  return layers;
+}
+
 }  // namespace iolab

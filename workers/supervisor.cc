@@ -92,6 +92,15 @@ Supervisor::Worker Supervisor::spawn(int ready_fd, size_t slot) {
   return {pid, pidfd_open(pid)};
 }
 
+std::optional<WorkerStatsValues> Supervisor::published_stats() const {
+  if (!spec_.stats || first_slot_ < 0) return std::nullopt;
+  WorkerStatsValues sum;
+  for (int i = 0; i < spec_.variant.workers; ++i) {
+    sum += read_slot(spec_.stats->layout().slots[static_cast<size_t>(first_slot_ + i)]);
+  }
+  return sum;
+}
+
 uint16_t Supervisor::start() {
   if (spec_.variant.workers < 1) throw StartError("workers must be at least 1");
   if (spec_.stats) first_slot_ = spec_.stats->acquire(spec_.variant.workers);

@@ -6,13 +6,14 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/endpoint.h"
-#include "workers/shared_stats.h"
 #include "variants/variant.h"
+#include "workers/shared_stats.h"
 
 namespace iolab {
 
@@ -53,6 +54,10 @@ class Supervisor {
   uint64_t restarts() const { return restarts_.load(std::memory_order_relaxed); }
   /// The live workers' process ids.
   std::vector<pid_t> pids() const;
+  /// What this set's workers have published into their slots of the spec's StatsRegion so far
+  /// (a slot carries over to a restarted worker's successor); nullopt without a region or
+  /// before start(). From the owner, between start() and stop().
+  std::optional<WorkerStatsValues> published_stats() const;
 
  private:
   struct Worker {

@@ -1,5 +1,8 @@
 #include "lab/result_json.h"
 
+#include "lab/compare.h"
+#include "lab/report.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
@@ -144,6 +147,35 @@ TEST(ResultJsonTest, RejectsIntegerFieldsThatAreNotIntegersInRange) {
   EXPECT_NO_THROW(histogram_from_json(h));
   h["count"] = -1;
   EXPECT_THROW(histogram_from_json(h), ResultJsonError);
+}
+
+}  // namespace
+}  // namespace iolab
+
+namespace iolab {
+namespace {
+
+TEST(ServerLayersJsonTest, RoundTripsThroughAReportRowWithoutLosingAnUnmeasuredLayer) {
+  ReportRow row;
+  row.label = "threads:10";
+  row.result.spec.target = *parse_url("http://127.0.0.1:8080/remote");
+  row.result.latency.record(std::chrono::milliseconds(100));
+  row.result.requests = 1;
+  row.server = ServerLayers{{3, 3 * 101'000'000ull}, {}, {3, 3 * 100'000'000ull}, {}};
+  const auto json = nlohmann::json::parse(render_report({row}, ReportFormat::kJson, false));
+  ASSERT_TRUE(json[0].contains("server"));
+  EXPECT_EQ(json[0]["server"]["queue_wait"]["count"], 0);
+  const std::vector<ReportRow> back = rows_from_report_json(json);
+  ASSERT_TRUE(back.at(0).server.has_value());
+  EXPECT_DOUBLE_EQ(back[0].server->total.mean_ms(), 101.0);
+  EXPECT_DOUBLE_EQ(back[0].server->upstream.mean_ms(), 100.0);
+  EXPECT_FALSE(back[0].server->queue_wait.measured());
+  EXPECT_FALSE(back[0].server->pool_wait.measured());
+  // A row without layers (a --target run, an older file) has none, not zeros.
+  row.server.reset();
+  const auto plain = nlohmann::json::parse(render_report({row}, ReportFormat::kJson, false));
+  EXPECT_FALSE(plain[0].contains("server"));
+  EXPECT_FALSE(rows_from_report_json(plain).at(0).server.has_value());
 }
 
 }  // namespace
