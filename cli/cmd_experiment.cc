@@ -66,7 +66,8 @@ int run_embedded(const ExperimentFlags& f) {
   std::cerr << "experiment " << experiment.name << ": " << experiment.variants.size()
             << " variants, " << experiment.load.connections << " connections, "
             << format_duration(experiment.load.duration) << " each, upstream "
-            << format_duration(experiment.upstream.delay);
+            << experiment.upstream.delays().to_string();
+  if (experiment.upstream.faults.any()) std::cerr << " with faults";
   if (experiment.trials > 1) std::cerr << ", " << experiment.trials << " trials interleaved";
   std::cerr << "\n";
   Lab lab(experiment.upstream, self_executable());

@@ -52,6 +52,13 @@ JsonBody::JsonBody(const std::string& body, std::initializer_list<std::string> a
   }
 }
 
+JsonBody JsonBody::object(const std::string& key,
+                          std::initializer_list<std::string> allowed) const {
+  const json& v = json_.at(key);
+  if (!v.is_object()) wrong_type(key, "an object");
+  return JsonBody(v.dump(), allowed);
+}
+
 std::string JsonBody::string(const std::string& key) const {
   const json& v = json_.at(key);
   if (!v.is_string()) wrong_type(key, "a string");
@@ -140,12 +147,39 @@ VariantSpec variant_from_body(const JsonBody& b) {
   if (auto n = variant_field(b, v.kind, VariantField::kStackBytes)) {
     v.stack_bytes = static_cast<size_t>(*n);
   }
+  if (b.has("accept")) {
+    const auto mode = parse_accept_mode(b.string("accept"));
+    if (!mode) {
+      throw ApiError(422, "out_of_range", "accept must be shared or reuseport", "accept");
+    }
+    v.accept = *mode;
+  }
   return v;
 }
 
 StubProfile upstream_from_body(const JsonBody& b, StubProfile p) {
   if (b.has("max_delay")) p.max_delay = b.duration("max_delay", 0s, 1h, "the ceiling");
   if (b.has("delay")) p.delay = b.duration("delay", 0s, p.max_delay, "max_delay");
+  if (b.has("distribution")) {
+    const std::string text = b.string("distribution");
+    std::string error;
+    p.distribution = text.empty() ? std::nullopt : parse_delay_distribution(text, &error);
+    if (!text.empty() && !p.distribution) {
+      throw ApiError(422, "bad_distribution", error, "distribution");
+    }
+  } else if (b.has("delay")) {
+    p.distribution.reset();  // a delay alone asks for a fixed one
+  }
+  if (b.has("faults")) {
+    const JsonBody f = b.object("faults", {"error", "close", "reset", "status"});
+    if (f.has("error")) p.faults.error = f.number("error", 0, 1);
+    if (f.has("close")) p.faults.close = f.number("close", 0, 1);
+    if (f.has("reset")) p.faults.reset = f.number("reset", 0, 1);
+    if (f.has("status")) p.faults.error_status = static_cast<int>(f.integer("status", 100, 599));
+    if (p.faults.error + p.faults.close + p.faults.reset > 1 + 1e-9) {
+      throw ApiError(422, "out_of_range", "error, close and reset add up to more than 1", "faults");
+    }
+  }
   if (b.has("max_body_bytes")) {
     p.max_body_bytes = static_cast<size_t>(b.integer("max_body_bytes", 0, 1 << 30));
   }

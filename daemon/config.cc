@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/duration.h"
+#include "lab/experiment.h"
 #include "lab/yaml_reader.h"
 
 namespace iolab {
@@ -85,7 +86,8 @@ void read_variant(const YamlReader& r, const YAML::Node& variant, DaemonConfig& 
 // upstream.profile: the built-in stub's delays and sizes.
 void read_profile(const YamlReader& r, const YAML::Node& profile, StubProfile& p) {
   r.require_map(profile, "upstream.profile",
-                {"delay", "max_delay", "body_bytes", "max_body_bytes"});
+                {"delay", "distribution", "faults", "max_delay", "body_bytes", "max_body_bytes"});
+  read_delays_and_faults(r, profile, "upstream.profile", p);
   if (profile["delay"]) p.delay = r.duration(profile["delay"], "upstream.profile.delay", true);
   if (profile["max_delay"]) {
     p.max_delay = r.duration(profile["max_delay"], "upstream.profile.max_delay", true);

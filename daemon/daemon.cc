@@ -150,10 +150,7 @@ std::vector<std::string> Daemon::reload(const DaemonConfig& next) {
 std::optional<std::string> Daemon::reload_upstream(const StubProfile& p) {
   const DaemonConfig current = config();
   const StubProfile& old = current.upstream_profile;
-  if (p.delay == old.delay && p.max_delay == old.max_delay && p.body_bytes == old.body_bytes &&
-      p.max_body_bytes == old.max_body_bytes) {
-    return std::nullopt;
-  }
+  if (p == old) return std::nullopt;
   if (current.upstream_url) {
     return "upstream.profile: not applied (upstream.url names an external upstream)";
   }
@@ -167,7 +164,7 @@ std::optional<std::string> Daemon::reload_upstream(const StubProfile& p) {
   }
   const std::lock_guard lock(config_mutex_);
   config_.upstream_profile = p;
-  return "upstream.profile: applied (delay " + format_duration(p.delay) + ")";
+  return "upstream.profile: applied (delay " + p.delays().to_string() + ")";
 }
 
 std::vector<NightResult> Daemon::nights(const std::string& scenario) const {

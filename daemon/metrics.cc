@@ -135,6 +135,9 @@ std::vector<MetricFamily> variant_families(const MetricsSnapshot& s) {
       family("iolab_server_inflight_requests", "Requests being handled now.", MetricType::Gauge);
   auto connections =
       family("iolab_server_open_connections", "Client connections open now.", MetricType::Gauge);
+  auto pool_threads =
+      family("iolab_server_pool_threads",
+             "threads:N's pool threads, by state (busy: running a request).", MetricType::Gauge);
   auto rss = family("iolab_variant_resident_memory_bytes",
                     "Resident memory of the active variant's workers.", MetricType::Gauge);
   auto threads = family("iolab_variant_threads", "Threads of the active variant's workers.",
@@ -164,6 +167,15 @@ std::vector<MetricFamily> variant_families(const MetricsSnapshot& s) {
         value_metric(MetricType::Gauge, static_cast<double>(v.stats.inflight), by_variant()));
     connections.metric.push_back(value_metric(
         MetricType::Gauge, static_cast<double>(v.stats.open_connections), by_variant()));
+    if (v.stats.pool_threads > 0) {
+      const uint64_t busy = std::min(v.stats.pool_busy, v.stats.pool_threads);
+      for (const auto& [state, n] :
+           {std::pair{"busy", busy}, std::pair{"idle", v.stats.pool_threads - busy}}) {
+        pool_threads.metric.push_back(
+            value_metric(MetricType::Gauge, static_cast<double>(n),
+                         {label("state", state), label("variant", v.variant)}));
+      }
+    }
     cpu.metric.push_back(
         value_metric(MetricType::Counter, static_cast<double>(v.stats.cpu_ns) / 1e9, by_variant()));
     restarts.metric.push_back(
@@ -176,8 +188,8 @@ std::vector<MetricFamily> variant_families(const MetricsSnapshot& s) {
         value_metric(MetricType::Gauge, static_cast<double>(usage.threads), by_variant()));
   }
 
-  return present({&total, &queue, &upstream, &pool, &requests, &inflight, &connections, &rss,
-                  &threads, &cpu, &restarts});
+  return present({&total, &queue, &upstream, &pool, &requests, &inflight, &connections,
+                  &pool_threads, &rss, &threads, &cpu, &restarts});
 }
 
 // The load engine's runs, by scenario and target.
@@ -209,6 +221,20 @@ std::vector<MetricFamily> lab_families(const MetricsSnapshot& s) {
       family("iolab_stub_request_duration_seconds",
              "Upstream stub time from request head read to answer written.", MetricType::Histogram);
   if (s.stub) stub.metric.push_back(histogram_metric(*s.stub, {}));
+  auto stub_delay = family("iolab_stub_delay_seconds",
+                           "The delay the upstream stub gave each request (drawn or asked for).",
+                           MetricType::Histogram);
+  if (s.stub_delays) stub_delay.metric.push_back(histogram_metric(*s.stub_delays, {}));
+  auto stub_answers = family("iolab_stub_answers_total",
+                             "Upstream stub requests whose delay ended, by fault (none: answered).",
+                             MetricType::Counter);
+  if (s.stub) {
+    for (size_t i = 0; i < kStubFaultCount; ++i) {
+      stub_answers.metric.push_back(
+          value_metric(MetricType::Counter, static_cast<double>(s.stub_faults[i]),
+                       {label("fault", std::string(kStubFaultNames[i]))}));
+    }
+  }
 
   auto regression =
       family("iolab_regression", "1 for a measure the latest night flagged as regressed.",
@@ -219,7 +245,7 @@ std::vector<MetricFamily> lab_families(const MetricsSnapshot& s) {
         {label("measure", r.measure), label("scenario", r.scenario), label("variant", r.variant)}));
   }
 
-  return present({&stub, &regression});
+  return present({&stub, &stub_delay, &stub_answers, &regression});
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -10,6 +11,7 @@
 
 #include "loadgen/engine.h"
 #include "store/run_store.h"
+#include "variants/stub_profile.h"
 #include "workers/process_usage.h"
 #include "workers/shared_stats.h"
 
@@ -44,7 +46,9 @@ struct LoadMetrics {
 struct MetricsSnapshot {
   std::vector<VariantMetrics> variants;
   std::vector<LoadMetrics> load;
-  std::optional<CoarseHistogram> stub;  ///< The built-in stub, when it runs.
+  std::optional<CoarseHistogram> stub;                  ///< The built-in stub, when it runs.
+  std::optional<CoarseHistogram> stub_delays;           ///< The delays it served.
+  std::array<uint64_t, kStubFaultCount> stub_faults{};  ///< Its answers by StubFault.
   /// Nightly regressions flagged on the latest night: iolab_regression{scenario,variant,measure}.
   struct Regression {
     std::string scenario, variant, measure;

@@ -21,10 +21,48 @@ constexpr int kMaxLoadThreads = 256;
 
 namespace {
 
-// upstream: the built-in stub's delay and answer size.
+// A probability of `faults`: 1% or 0.01, 0 allowed.
+double fault_share(const YamlReader& r, const YAML::Node& node, const std::string& key) {
+  const std::string text = r.scalar(node, key);
+  if (text == "0" || text == "0%") return 0;
+  return r.percent(node, key, 1);
+}
+
+}  // namespace
+
+void read_delays_and_faults(const YamlReader& r, const YAML::Node& node, const std::string& prefix,
+                            StubProfile& profile) {
+  if (const auto d = node["distribution"]) {
+    if (node["delay"]) {
+      r.fail(d, prefix + ".distribution", "give delay or distribution, not both");
+    }
+    std::string error;
+    profile.distribution = parse_delay_distribution(r.scalar(d, prefix + ".distribution"), &error);
+    if (!profile.distribution) r.fail(d, prefix + ".distribution", error);
+  }
+  if (const auto f = node["faults"]) {
+    const std::string key = prefix + ".faults";
+    r.require_map(f, key, {"error", "close", "reset", "status"});
+    StubFaults& faults = profile.faults;
+    if (f["error"]) faults.error = fault_share(r, f["error"], key + ".error");
+    if (f["close"]) faults.close = fault_share(r, f["close"], key + ".close");
+    if (f["reset"]) faults.reset = fault_share(r, f["reset"], key + ".reset");
+    if (f["status"]) {
+      faults.error_status = static_cast<int>(r.integer(f["status"], key + ".status", 100, 599));
+    }
+    if (faults.error + faults.close + faults.reset > 1 + 1e-9) {
+      r.fail(f, key, "error, close and reset add up to more than 100 %");
+    }
+  }
+}
+
+namespace {
+
+// upstream: the built-in stub's delays, faults and answer size.
 void read_upstream(const YamlReader& r, const YAML::Node& up, StubProfile& upstream) {
-  r.require_map(up, "upstream", {"delay", "body_bytes"});
+  r.require_map(up, "upstream", {"delay", "distribution", "faults", "body_bytes"});
   if (up["delay"]) upstream.delay = r.duration(up["delay"], "upstream.delay");
+  read_delays_and_faults(r, up, "upstream", upstream);
   if (up["body_bytes"]) {
     upstream.body_bytes =
         static_cast<size_t>(r.integer(up["body_bytes"], "upstream.body_bytes", 0, 16 << 20));
@@ -133,6 +171,11 @@ VariantSpec read_base(const YamlReader& r, const YAML::Node& v, const std::strin
   if (auto n = sized(VariantField::kWorkers)) base.workers = static_cast<int>(*n);
   if (auto n = sized(VariantField::kPoolSize)) base.pool_size = static_cast<int>(*n);
   if (auto n = sized(VariantField::kStackBytes)) base.stack_bytes = static_cast<size_t>(*n);
+  if (v["accept"]) {
+    const auto mode = parse_accept_mode(r.scalar(v["accept"], key + ".accept"));
+    if (!mode) r.fail(v["accept"], key + ".accept", "must be shared or reuseport");
+    base.accept = *mode;
+  }
   return base;
 }
 
@@ -190,9 +233,9 @@ ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string&
   for (size_t i = 0; i < variants.size(); ++i) {
     const auto v = variants[i];
     const std::string key = "variants[" + std::to_string(i) + "]";
-    r.require_map(
-        v, key,
-        {"kind", "threads", "workers", "pool_size", "stack_bytes", "scenario", "path", "rate"});
+    r.require_map(v, key,
+                  {"kind", "threads", "workers", "pool_size", "stack_bytes", "accept", "scenario",
+                   "path", "rate"});
     const ExperimentPoint point = read_point(r, v, key, spec);
     add_rows(r, v, key, read_base(r, v, key), point, spec);
   }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "lab/yaml_reader.h"
 #include "loadgen/load_spec.h"
 #include "store/regression.h"
 #include "variants/stub.h"
@@ -45,6 +46,13 @@ inline constexpr int kMaxTrials = 1000;
 /// Reads an experiment file (every key in docs/experiments.md). Throws ConfigError naming file,
 /// line and key for an unknown key, a missing one or a bad value.
 ExperimentSpec load_experiment_file(const std::string& path);
+
+/// Reads the keys of a stub profile shared by experiment files (`upstream`) and the daemon's
+/// config (`upstream.profile`): `distribution` (the text form of DelayDistribution) and
+/// `faults: {error, close, reset, status}` (probabilities as 1% or 0.01). `prefix` names the
+/// mapping in errors ("upstream"); `node` is it. Throws ConfigError.
+void read_delays_and_faults(const YamlReader& r, const YAML::Node& node, const std::string& prefix,
+                            StubProfile& profile);
 
 /// The same, from YAML text; `origin` names it in errors.
 ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string& origin);

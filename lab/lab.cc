@@ -102,7 +102,9 @@ WorkerSetSpec worker_set(std::string executable, const VariantSpec& variant,
   workers.executable = std::move(executable);
   workers.variant = variant;
   workers.upstream.url = upstream.url;
-  const auto delay = upstream.builtin ? upstream.builtin->delay : std::chrono::nanoseconds{0};
+  // Twice a long delay, so that a slow tail is measured rather than cut off.
+  const auto delay =
+      upstream.builtin ? upstream.builtin->delays().quantile(0.999) : std::chrono::nanoseconds{0};
   workers.upstream.timeout = std::max<std::chrono::nanoseconds>(10s, delay * 2);
   workers.listen = listen;
   return workers;
@@ -115,8 +117,8 @@ ReportRow load_variant(const VariantSpec& variant, const Supervisor& workers,
   load.target.host_header = load.target.endpoint.to_string();
   load.target.target = path;
   double bound_rps = 0;
-  if (path == "/remote" && upstream.builtin && upstream.builtin->delay.count() > 0) {
-    bound_rps = load.connections / to_seconds(upstream.builtin->delay);
+  if (path == "/remote" && upstream.builtin && upstream.builtin->mean_delay().count() > 0) {
+    bound_rps = load.connections / to_seconds(upstream.builtin->mean_delay());
   }
   const ProcessUsage before = read_usage(workers.pids());
   const uint64_t restarts_before = workers.restarts();
