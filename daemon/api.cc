@@ -53,7 +53,6 @@ httplib::Server::Handler wrap(ApiContext& api, ApiRoute route) {
 void install_api(httplib::Server& s, ApiContext& api) {
   s.set_tcp_nodelay(true);
   s.set_payload_max_length(kMaxBodyBytes);
-  s.set_keep_alive_timeout(2);
   s.set_pre_routing_handler([&api](const httplib::Request& req, httplib::Response& res) {
     if (api.token.empty() || req.path == "/healthz") {
       return httplib::Server::HandlerResponse::Unhandled;

@@ -14,6 +14,7 @@ namespace iolab {
 namespace {
 
 constexpr int kMaxConnectionsCeiling = 100000;
+constexpr int kMaxApiConnectionsCeiling = 65536;
 constexpr size_t kMaxBodyBytesCeiling = 1ull << 30;
 
 std::optional<uint32_t> ipv4(const std::string& text) {
@@ -59,8 +60,12 @@ namespace {
 
 // api: where the REST API listens and its token.
 void read_api(const YamlReader& r, const YAML::Node& api, DaemonConfig& config) {
-  r.require_map(api, "api", {"listen", "token_file"});
+  r.require_map(api, "api", {"listen", "token_file", "max_connections"});
   if (api["listen"]) config.api_listen = r.endpoint(api["listen"], "api.listen");
+  if (api["max_connections"]) {
+    config.api_max_connections = static_cast<int>(
+        r.integer(api["max_connections"], "api.max_connections", 1, kMaxApiConnectionsCeiling));
+  }
   if (api["token_file"]) config.token_file = r.scalar(api["token_file"], "api.token_file");
   if (!config.api_listen.is_loopback() && config.token_file.empty()) {
     r.fail(api["listen"], "api.listen",

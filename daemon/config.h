@@ -18,6 +18,7 @@ using namespace std::chrono_literals;
 struct DaemonConfig {
   Endpoint api_listen{"127.0.0.1", 7070};      ///< api.listen; port 0 picks a free port.
   std::string token_file;                      ///< api.token_file; required off loopback.
+  int api_max_connections = 512;               ///< api.max_connections: past it, 503.
   std::string state_dir = "./iolab-state";     ///< state_dir: the SQLite run store lives here.
   Endpoint variant_listen{"127.0.0.1", 0};     ///< variant.listen
   std::optional<VariantSpec> variant_default;  ///< variant.default; none: no variant at start.

@@ -1,22 +1,17 @@
 #include "daemon/daemon.h"
 
-#include <httplib.h>
-
 #include <fstream>
 
 #include "core/duration.h"
 #include "core/errors.h"
 #include "daemon/api.h"
+#include "daemon/api_http.h"
+#include "daemon/api_server.h"
 #include "daemon/metrics.h"
 #include "daemon/variant_host.h"
 
 namespace iolab {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-// How long start() waits for the API's thread to enter its accept loop.
-constexpr auto kServerStartTimeout = std::chrono::seconds(10);
 
 std::string read_token(const DaemonConfig& config) {
   if (config.token_file.empty()) {
@@ -63,36 +58,17 @@ uint16_t Daemon::start() {
   queue_ = std::make_unique<RunQueue>(*store_);
   api_ = std::make_unique<ApiContext>(ApiContext{*host_, *queue_, *store_, *history_, *metrics_,
                                                  [this] { return config(); }, executable_, token_});
-  server_ = std::make_unique<httplib::Server>();
-  install_api(*server_, *api_);
-  const int port = config_.api_listen.port == 0
-                       ? server_->bind_to_any_port(config_.api_listen.host)
-                       : (server_->bind_to_port(config_.api_listen.host, config_.api_listen.port)
-                              ? config_.api_listen.port
-                              : -1);
-  if (port <= 0) {
+  ApiServerLimits limits;
+  limits.max_connections = config_.api_max_connections;
+  limits.max_body_bytes = kMaxBodyBytes;
+  server_ = std::make_unique<ApiServer>(limits);
+  install_api(server_->routes(), *api_);
+  try {
+    port_ = server_->bind(config_.api_listen);
+    server_->start();
+  } catch (const StartError&) {
     stop();
-    throw StartError("api.listen: cannot bind " + config_.api_listen.to_string());
-  }
-  port_ = static_cast<uint16_t>(port);
-  server_thread_ = std::jthread([this] {
-    server_->listen_after_bind();
-    server_done_ = true;
-  });
-  // httplib's stop() does nothing until its thread has entered the accept loop: a stop() in
-  // that window would be lost and the join below would wait forever. Return only once it
-  // runs, so that stop() works at any moment after start() returned.
-  const auto deadline = Clock::now() + kServerStartTimeout;
-  while (!server_->is_running() && !server_done_) {
-    if (Clock::now() > deadline) {
-      stop();
-      throw StartError("api.listen: the API server did not start");
-    }
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-  if (server_done_) {
-    stop();
-    throw StartError("api.listen: the API server ended at start");
+    throw;
   }
   return port_;
 }
@@ -103,7 +79,6 @@ void Daemon::stop() {
   // The running run first: its partial result is saved while the rest shuts down.
   if (queue_) queue_->stop();
   if (server_) server_->stop();
-  if (server_thread_.joinable()) server_thread_.join();
   if (host_) host_->stop();
 }
 
@@ -121,6 +96,7 @@ std::vector<std::string> Daemon::reload(const DaemonConfig& next) {
     };
     keep(next.api_listen.to_string() == config_.api_listen.to_string(), "api.listen");
     keep(next.token_file == config_.token_file, "api.token_file");
+    keep(next.api_max_connections == config_.api_max_connections, "api.max_connections");
     keep(next.state_dir == config_.state_dir, "state_dir");
     keep(next.variant_listen.to_string() == config_.variant_listen.to_string(), "variant.listen");
     keep(next.upstream_listen.to_string() == config_.upstream_listen.to_string(),

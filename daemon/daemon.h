@@ -16,11 +16,8 @@
 #include "store/run_store.h"
 #include "variants/stub.h"
 
-namespace httplib {
-class Server;
-}
-
 namespace iolab {
+class ApiServer;
 class DaemonMetrics;
 class VariantHost;
 struct ApiContext;
@@ -93,9 +90,7 @@ class Daemon {
   std::unique_ptr<VariantHost> host_;
   std::unique_ptr<RunQueue> queue_;
   std::unique_ptr<ApiContext> api_;
-  std::unique_ptr<httplib::Server> server_;
-  std::jthread server_thread_;
-  std::atomic<bool> server_done_{false};
+  std::unique_ptr<ApiServer> server_;
   uint16_t port_ = 0;
   bool stopped_ = false;
   // Guards config_ against reload().

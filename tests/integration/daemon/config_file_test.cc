@@ -14,6 +14,7 @@ TEST(DaemonConfigFileTest, TheShippedFileParsesToTheDefaults) {
   const DaemonConfig defaults;
   EXPECT_EQ(shipped.api_listen.to_string(), defaults.api_listen.to_string());
   EXPECT_EQ(shipped.token_file, defaults.token_file);
+  EXPECT_EQ(shipped.api_max_connections, defaults.api_max_connections);
   EXPECT_EQ(shipped.state_dir, defaults.state_dir);
   EXPECT_EQ(shipped.variant_listen.to_string(), defaults.variant_listen.to_string());
   EXPECT_FALSE(shipped.variant_default);

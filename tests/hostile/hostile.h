@@ -1,0 +1,127 @@
+#pragma once
+
+// What the hostile tests share: the iolab binary they start (IOLAB_HOSTILE_BINARY in the
+// environment names another one, to show a test failing on an older build), a daemon child
+// process with a config of the test's own, raw loopback sockets and the daemon's memory.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+
+/// The binary the hostile tests run: $IOLAB_HOSTILE_BINARY, or the one this build made.
+inline const char* iolab_hostile_binary() {
+  const char* other = std::getenv("IOLAB_HOSTILE_BINARY");
+  return other && *other ? other : IOLAB_BUILT_BINARY;
+}
+
+#include "tests/integration/daemon/daemon_client.h"
+#include "tests/integration/daemon/daemon_process.h"
+
+namespace iolab::hostile {
+
+using testing::ApiClient;
+using testing::DaemonProcess;
+using testing::json;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+/// A daemon on a free loopback port with `yaml` as its config (api.listen and state_dir are
+/// added unless `yaml` sets them), in a directory of the test's own removed afterwards.
+class HostileDaemon {
+ public:
+  explicit HostileDaemon(const std::string& tag, const std::string& yaml = "",
+                         const std::map<std::string, std::string>& env = {})
+      : dir_(testing::fresh_test_dir(tag)) {
+    std::ofstream config(dir_ / "iolab.yaml");
+    if (yaml.find("api:") == std::string::npos) config << "api: {listen: 127.0.0.1:0}\n";
+    if (yaml.find("state_dir:") == std::string::npos) {
+      config << "state_dir: " << (dir_ / "state").string() << "\n";
+    }
+    config << yaml;
+    config.close();
+    start(env);
+  }
+  ~HostileDaemon() {
+    process_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  /// (Re)starts the daemon on the same config and state.
+  void start(const std::map<std::string, std::string>& env = {}) {
+    process_.reset();
+    process_ = std::make_unique<DaemonProcess>(dir_, dir_ / "iolab.yaml", env);
+  }
+  DaemonProcess& process() { return *process_; }
+  uint16_t port() { return process_->port(); }
+  const fs::path& dir() const { return dir_; }
+
+ private:
+  fs::path dir_;
+  std::unique_ptr<DaemonProcess> process_;
+};
+
+/// A blocking TCP connection to 127.0.0.1:`port`; -1 when it cannot connect.
+inline int connect_loopback(uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/// Raises this process's RLIMIT_NOFILE to its hard limit; returns the limit.
+inline rlim_t raise_open_files() {
+  rlimit limit{};
+  ::getrlimit(RLIMIT_NOFILE, &limit);
+  limit.rlim_cur = limit.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &limit);
+  return limit.rlim_cur;
+}
+
+/// The resident memory of process `pid` in bytes (VmRSS), 0 when it is gone.
+inline uint64_t rss_bytes(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+/// The descriptors process `pid` holds open.
+inline size_t open_descriptors(pid_t pid) {
+  std::error_code ec;
+  size_t n = 0;
+  for (auto it = fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
+       !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    ++n;
+  }
+  return n;
+}
+
+/// True while process `pid` lives (and is not a zombie).
+inline bool alive(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string all((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const auto paren = all.rfind(')');
+  return paren != std::string::npos && paren + 2 < all.size() && all[paren + 2] != 'Z';
+}
+
+}  // namespace iolab::hostile
