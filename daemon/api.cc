@@ -39,6 +39,10 @@ httplib::Server::Handler wrap(ApiHandler handler) {
       handler(req, res);
     } catch (const ApiError& e) {
       reply_error(res, e);
+    } catch (const StoreFullError& e) {
+      reply_error(res, ApiError(507, "store_full",
+                                std::string(e.what()) + ": nothing was stored; retry once the "
+                                                        "state_dir has room"));
     } catch (const std::exception& e) {
       reply_error(res, ApiError(500, "internal", e.what()));
     }
@@ -84,7 +88,10 @@ void install_api(httplib::Server& s, ApiContext& api) {
   add_compare_routes(s, api);
 }
 
-nlohmann::json show_run(const ApiContext& api, const RunRecord& run, bool full) {
+nlohmann::json show_run(const ApiContext& api, const RunRecord& stored, bool full) {
+  // A run that ended while the store had no room is shown as the queue holds it.
+  const auto held = api.queue.unsaved(stored.id);
+  const RunRecord& run = held ? *held : stored;
   // The queue lets go of a run just after storing its end: a final run shows no progress.
   return run_json(run, run.state == RunState::kRunning ? api.queue.progress(run.id) : std::nullopt,
                   full);

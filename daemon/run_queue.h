@@ -5,10 +5,12 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stop_token>
+#include <string>
 #include <thread>
 
 #include "loadgen/engine.h"
@@ -67,6 +69,10 @@ class RunQueue {
   std::optional<int64_t> running() const;
   /// The live view of run `id` while it runs; nullopt otherwise.
   std::optional<nlohmann::json> progress(int64_t id) const;
+  /// Run `id` as it ended when the store could not take it (its disk full): `failed`, with its
+  /// result and an error saying so. It is held in memory and written again about once a second
+  /// until the store takes it; nullopt for any other run.
+  std::optional<RunRecord> unsaved(int64_t id) const;
   /// Cancels every queued run, stops the running one, waits until its partial result is
   /// stored, and ends the thread. Idempotent; the destructor calls it.
   void stop();
@@ -77,9 +83,22 @@ class RunQueue {
     Job job;
   };
 
+  // An ended run the store refused, and why.
+  struct Held {
+    RunRecord run;
+    std::string why;
+  };
+
   void loop(std::stop_token stop);
   void execute(Entry entry, std::stop_token shutdown);
   void mark_cancelled(int64_t id);
+  // Writes `run`; the store's refusal, if it refused.
+  std::optional<std::string> try_store(const RunRecord& run);
+  // Keeps the ended `run` the store refused for `why`, to store it once it has room.
+  void hold(RunRecord run, const std::string& why);
+  // Writes the held runs the store now takes.
+  void flush_unsaved();
+  bool has_unsaved() const;
 
   RunStore& store_;
   mutable std::mutex mutex_;
@@ -89,6 +108,9 @@ class RunQueue {
   std::optional<int64_t> running_id_;
   std::stop_source running_stop_;
   LiveRun live_;
+  // After mutex_ when both are taken.
+  mutable std::mutex unsaved_mutex_;
+  std::map<int64_t, Held> unsaved_;
   std::jthread thread_;
 };
 

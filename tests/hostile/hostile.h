@@ -14,8 +14,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 
 /// The binary the hostile tests run: $IOLAB_HOSTILE_BINARY, or the one this build made.
 inline const char* iolab_hostile_binary() {
@@ -71,6 +73,39 @@ class HostileDaemon {
   std::unique_ptr<DaemonProcess> process_;
 };
 
+/// True while process `pid` lives (and is not a zombie).
+inline bool alive(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string all((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const auto paren = all.rfind(')');
+  return paren != std::string::npos && paren + 2 < all.size() && all[paren + 2] != 'Z';
+}
+
+/// Polls run `id` until `done(run)` holds, at most `limit`; stops early (null) when the daemon
+/// `pid` died meanwhile.
+inline json wait_run(ApiClient& api, pid_t pid, int64_t id,
+                     const std::function<bool(const json&)>& done,
+                     std::chrono::seconds limit = 60s) {
+  const auto deadline = Clock::now() + limit;
+  while (Clock::now() < deadline && alive(pid)) {
+    const json run = api.get("/api/v1/runs/" + std::to_string(id)).body;
+    if (run.is_object() && done(run)) return run;
+    std::this_thread::sleep_for(50ms);
+  }
+  return nullptr;
+}
+
+/// The same until the run ends.
+inline json wait_final(ApiClient& api, pid_t pid, int64_t id, std::chrono::seconds limit = 60s) {
+  return wait_run(
+      api, pid, id,
+      [](const json& r) {
+        const std::string s = r.value("state", "");
+        return s != "queued" && s != "running";
+      },
+      limit);
+}
+
 /// A blocking TCP connection to 127.0.0.1:`port`; -1 when it cannot connect.
 inline int connect_loopback(uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -114,14 +149,6 @@ inline size_t open_descriptors(pid_t pid) {
     ++n;
   }
   return n;
-}
-
-/// True while process `pid` lives (and is not a zombie).
-inline bool alive(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string all((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  const auto paren = all.rfind(')');
-  return paren != std::string::npos && paren + 2 < all.size() && all[paren + 2] != 'Z';
 }
 
 }  // namespace iolab::hostile
