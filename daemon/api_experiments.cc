@@ -103,7 +103,8 @@ void post_experiment(ApiContext& api, const httplib::Request& req, httplib::Resp
       ids.emplace_back(api.store.add_run(run), i);
     }
   }
-  for (const auto& [id, i] : ids) api.queue.submit(id, experiment_row_job(api, spec, i));
+  const auto shared = std::make_shared<const ExperimentSpec>(spec);
+  for (const auto& [id, i] : ids) api.queue.submit(id, experiment_row_job(api, shared, i));
   res.set_header("Location", "/api/v1/experiments/" + std::to_string(experiment.id));
   reply(res, 201, show_experiment(api, experiment));
 }

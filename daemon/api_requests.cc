@@ -223,6 +223,11 @@ RunBody run_from_body(const JsonBody& b, const DaemonConfig& c) {
 
 ExperimentSpec experiment_from_body(const std::string& body, bool is_json, const DaemonConfig& c) {
   const std::string origin = "experiment";
+  try {
+    check_experiment_size(body, origin);
+  } catch (const ConfigError& e) {
+    throw ApiError(422, "over_limit", e.what(), "variants");
+  }
   // YAML is read byte for byte: names and keys that are not UTF-8 would reach the run store and
   // the answers, whose JSON cannot hold them. The body is refused up front, with JSON's own test.
   try {

@@ -64,8 +64,11 @@ RunQueue::Job adhoc_run_job(ApiContext& api, RunBody request) {
   };
 }
 
-RunQueue::Job experiment_row_job(ApiContext& api, ExperimentSpec spec, size_t i) {
-  return [&api, spec = std::move(spec), i](std::stop_token stop, LiveRun& live, RunRecord& record) {
+RunQueue::Job experiment_row_job(ApiContext& api, std::shared_ptr<const ExperimentSpec> shared,
+                                 size_t i) {
+  return [&api, shared = std::move(shared), i](std::stop_token stop, LiveRun& live,
+                                               RunRecord& record) {
+    const ExperimentSpec& spec = *shared;
     record.environment = run_environment();
     Lab lab(spec.upstream, api.executable);
     // /metrics: the workers publish into the variant's region; the load series of the

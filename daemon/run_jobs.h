@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 
 #include "daemon/api.h"
 #include "daemon/api_requests.h"
@@ -16,7 +17,9 @@ namespace iolab {
 RunQueue::Job adhoc_run_job(ApiContext& api, RunBody request);
 
 /// Row `row` of `experiment` (POST /api/v1/experiments): a fresh Lab with the experiment's
-/// upstream. Its load counts in /metrics under the row's scenario.
-RunQueue::Job experiment_row_job(ApiContext& api, ExperimentSpec experiment, size_t row);
+/// upstream. Its load counts in /metrics under the row's scenario. Every row's job shares the
+/// one spec: an experiment of N rows holds one copy, not N.
+RunQueue::Job experiment_row_job(ApiContext& api, std::shared_ptr<const ExperimentSpec> experiment,
+                                 size_t row);
 
 }  // namespace iolab
