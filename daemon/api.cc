@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/duration.h"
 #include "daemon/api_http.h"
 #include "daemon/api_views.h"
 
@@ -86,6 +87,26 @@ void install_api(httplib::Server& s, ApiContext& api) {
   add_experiment_routes(s, api);
   add_history_routes(s, api);
   add_compare_routes(s, api);
+}
+
+void admit_to_queue(const ApiContext& api, const DaemonConfig& config, size_t runs,
+                    std::chrono::nanoseconds length) {
+  const auto [queued, queued_time] = api.queue.queued();
+  const auto max_runs = static_cast<size_t>(config.max_queued_runs);
+  std::string over;
+  if (queued + runs > max_runs) {
+    over = std::to_string(runs) + " more run(s) would exceed load.max_queued_runs " +
+           std::to_string(max_runs) + " (" + std::to_string(queued) + " queued)";
+  } else if (queued_time + length * static_cast<int64_t>(runs) > config.max_queued_time) {
+    over = std::to_string(runs) + " more run(s) of " + format_duration(length) +
+           " would exceed load.max_queued_time " + format_duration(config.max_queued_time) + " (" +
+           format_duration(queued_time) + " queued)";
+  }
+  if (!over.empty()) {
+    throw ApiError(429, "queue_full",
+                   over + "; retry later, or cancel queued runs (DELETE /api/v1/runs?state=queued)")
+        .retry_after(api.queue.seconds_to_next_end());
+  }
 }
 
 nlohmann::json show_run(const ApiContext& api, const RunRecord& stored, bool full) {

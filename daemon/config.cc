@@ -15,6 +15,7 @@ namespace {
 
 constexpr int kMaxConnectionsCeiling = 100000;
 constexpr int kMaxApiConnectionsCeiling = 65536;
+constexpr int kMaxQueuedRunsCeiling = 100000;
 constexpr size_t kMaxBodyBytesCeiling = 1ull << 30;
 
 std::optional<uint32_t> ipv4(const std::string& text) {
@@ -132,7 +133,9 @@ void read_upstream(const YamlReader& r, const YAML::Node& up, DaemonConfig& conf
 
 // load: what a client may ask of the load engine.
 void read_load(const YamlReader& r, const YAML::Node& load, DaemonConfig& config) {
-  r.require_map(load, "load", {"allowed_targets", "max_connections", "max_duration"});
+  r.require_map(
+      load, "load",
+      {"allowed_targets", "max_connections", "max_duration", "max_queued_runs", "max_queued_time"});
   if (const auto targets = load["allowed_targets"]) {
     if (!targets.IsSequence()) r.fail(targets, "load.allowed_targets", "expected a list");
     config.allowed_targets.clear();
@@ -152,6 +155,13 @@ void read_load(const YamlReader& r, const YAML::Node& load, DaemonConfig& config
   }
   if (load["max_duration"]) {
     config.max_duration = r.duration(load["max_duration"], "load.max_duration", false);
+  }
+  if (load["max_queued_runs"]) {
+    config.max_queued_runs = static_cast<int>(
+        r.integer(load["max_queued_runs"], "load.max_queued_runs", 1, kMaxQueuedRunsCeiling));
+  }
+  if (load["max_queued_time"]) {
+    config.max_queued_time = r.duration(load["max_queued_time"], "load.max_queued_time", false);
   }
 }
 

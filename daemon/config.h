@@ -27,8 +27,10 @@ struct DaemonConfig {
   StubProfile upstream_profile;                ///< upstream.profile
   /// load.allowed_targets: IPv4 literals, CIDR blocks ("127.0.0.0/8") or "localhost".
   std::vector<std::string> allowed_targets{"127.0.0.0/8"};
-  int max_connections = 10000;                    ///< load.max_connections
-  std::chrono::nanoseconds max_duration = 10min;  ///< load.max_duration (warm-up included)
+  int max_connections = 10000;                     ///< load.max_connections
+  std::chrono::nanoseconds max_duration = 10min;   ///< load.max_duration (warm-up included)
+  int max_queued_runs = 1000;                      ///< load.max_queued_runs: past it, 429.
+  std::chrono::nanoseconds max_queued_time = 24h;  ///< load.max_queued_time: their total length.
 };
 
 /// Reads a config file. Throws ConfigError "file:line: key: message" for an unknown key, a bad

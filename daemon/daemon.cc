@@ -116,6 +116,15 @@ std::vector<std::string> Daemon::reload(const DaemonConfig& next) {
       config_.max_duration = next.max_duration;
       log.push_back("load.max_duration: applied (" + format_duration(next.max_duration) + ")");
     }
+    if (next.max_queued_runs != config_.max_queued_runs) {
+      config_.max_queued_runs = next.max_queued_runs;
+      log.push_back("load.max_queued_runs: applied (" + std::to_string(next.max_queued_runs) + ")");
+    }
+    if (next.max_queued_time != config_.max_queued_time) {
+      config_.max_queued_time = next.max_queued_time;
+      log.push_back("load.max_queued_time: applied (" + format_duration(next.max_queued_time) +
+                    ")");
+    }
   }
   // Without the config lock: a stub restart may wait for a variant switch in progress.
   if (auto line = reload_upstream(next.upstream_profile)) log.push_back(std::move(*line));

@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 
+#include <cmath>
 #include <iostream>
 
 #include "core/duration.h"
@@ -42,16 +43,41 @@ RunQueue::RunQueue(RunStore& store)
 
 RunQueue::~RunQueue() { stop(); }
 
-void RunQueue::submit(int64_t id, Job job) {
+void RunQueue::submit(int64_t id, Job job, std::chrono::nanoseconds length) {
   {
     const std::lock_guard lock(mutex_);
     if (stopped_) {
       mark_cancelled(id);
       return;
     }
-    queue_.push_back(Entry{id, std::move(job)});
+    queue_.push_back(Entry{id, std::move(job), length});
   }
   wake_.notify_all();
+}
+
+std::pair<size_t, std::chrono::nanoseconds> RunQueue::queued() const {
+  const std::lock_guard lock(mutex_);
+  std::chrono::nanoseconds total{};
+  for (const Entry& e : queue_) total += e.length;
+  return {queue_.size(), total};
+}
+
+int RunQueue::seconds_to_next_end() const {
+  const std::lock_guard lock(mutex_);
+  if (!running_id_) return 1;
+  const auto left = running_length_ - (std::chrono::steady_clock::now() - running_since_);
+  return std::max(1, static_cast<int>(std::ceil(to_seconds(left))));
+}
+
+std::vector<int64_t> RunQueue::cancel_queued() {
+  const std::lock_guard lock(mutex_);
+  std::vector<int64_t> ids;
+  for (const Entry& e : queue_) {
+    ids.push_back(e.id);
+    mark_cancelled(e.id);
+  }
+  queue_.clear();
+  return ids;
 }
 
 RunQueue::Cancel RunQueue::cancel(int64_t id) {
@@ -174,6 +200,8 @@ void RunQueue::loop(std::stop_token stop) {
       entry = std::move(queue_.front());
       queue_.pop_front();
       running_id_ = entry.id;
+      running_length_ = entry.length;
+      running_since_ = std::chrono::steady_clock::now();
       running_stop_ = std::stop_source();
       live_.reset();
     }

@@ -12,6 +12,8 @@
 #include <stop_token>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "loadgen/engine.h"
 #include "store/run_store.h"
@@ -59,9 +61,19 @@ class RunQueue {
   RunQueue(const RunQueue&) = delete;
   RunQueue& operator=(const RunQueue&) = delete;
 
-  /// Appends the stored, queued run `id`. Runs after every run submitted before it. After
-  /// stop(), the run is stored `cancelled` at once.
-  void submit(int64_t id, Job job);
+  /// Appends the stored, queued run `id`, which loads for `length` (warm-up included). Runs
+  /// after every run submitted before it. After stop(), the run is stored `cancelled` at once.
+  void submit(int64_t id, Job job, std::chrono::nanoseconds length = {});
+  /// Held by a client while it checks the queue's bounds, stores its runs and submits them, so
+  /// that two clients cannot both take the last place.
+  [[nodiscard]] std::unique_lock<std::mutex> admission() { return std::unique_lock(admission_); }
+  /// The queued runs (not the running one) and their total length.
+  std::pair<size_t, std::chrono::nanoseconds> queued() const;
+  /// Seconds until the running run ends (at least 1): when a place may free up.
+  int seconds_to_next_end() const;
+  /// Cancels every queued run at once (stored `cancelled`); the running one goes on. Returns
+  /// their ids, in queue order.
+  std::vector<int64_t> cancel_queued();
   /// A queued run is cancelled at once (kCancelled); the running one is asked to stop and is
   /// stored `cancelled` when its job returns (kStopping); any other id gives kNotActive.
   Cancel cancel(int64_t id);
@@ -81,6 +93,7 @@ class RunQueue {
   struct Entry {
     int64_t id = 0;
     Job job;
+    std::chrono::nanoseconds length{};
   };
 
   // An ended run the store refused, and why.
@@ -101,11 +114,14 @@ class RunQueue {
   bool has_unsaved() const;
 
   RunStore& store_;
+  std::mutex admission_;
   mutable std::mutex mutex_;
   std::condition_variable_any wake_;
   std::deque<Entry> queue_;
   bool stopped_ = false;
   std::optional<int64_t> running_id_;
+  std::chrono::nanoseconds running_length_{};
+  std::chrono::steady_clock::time_point running_since_;
   std::stop_source running_stop_;
   LiveRun live_;
   // After mutex_ when both are taken.

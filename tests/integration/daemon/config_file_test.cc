@@ -24,6 +24,8 @@ TEST(DaemonConfigFileTest, TheShippedFileParsesToTheDefaults) {
   EXPECT_EQ(shipped.allowed_targets, defaults.allowed_targets);
   EXPECT_EQ(shipped.max_connections, defaults.max_connections);
   EXPECT_EQ(shipped.max_duration, defaults.max_duration);
+  EXPECT_EQ(shipped.max_queued_runs, defaults.max_queued_runs);
+  EXPECT_EQ(shipped.max_queued_time, defaults.max_queued_time);
 }
 
 }  // namespace
