@@ -1,3 +1,5 @@
+#include <filesystem>
+
 #include "core/duration.h"
 #include "daemon/api.h"
 #include "daemon/api_http.h"
@@ -21,6 +23,17 @@ json run_spec_json(const RunBody& r) {
           {"timeout", format_duration(r.load.timeout)}};
 }
 
+// Descriptors this process holds open now.
+uint64_t open_descriptors() {
+  std::error_code ec;
+  uint64_t n = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++n;
+  }
+  return n;
+}
+
 RunRecord find_run(const ApiContext& api, const httplib::Request& req) {
   const int64_t id = id_param(req, "run");
   auto run = api.store.run(id);
@@ -37,13 +50,24 @@ void post_run(ApiContext& api, const httplib::Request& req, httplib::Response& r
   admit_to_queue(api, config, 1, request.load.warmup + request.load.duration);
   RunRecord run;
   // Refused here, not failed later: a run this process could not hold is never queued.
+  // The daemon's own descriptors count too: those open now (stats regions, the store, the
+  // stub, API connections) and the API connections it may still accept.
+  const uint64_t held = open_descriptors() + static_cast<uint64_t>(config.api_max_connections);
+  const std::string held_what = "the daemon's own descriptors (" + std::to_string(held) +
+                                ": open now, and api.max_connections)";
   try {
     if (request.target) {
-      reserve_open_files(request.load.connections);
+      reserve_open_files(request.load.connections, held, held_what);
       run.label = request.target->to_string();
     } else {
-      api.host.check_connections(request.load.connections);
       const auto active = api.host.active();
+      if (active) {
+        reserve_open_files(
+            request.load.connections,
+            upstream_connections_at_most(active->spec, request.load.connections) + held,
+            "the upstream stub's side and " + held_what);
+      }
+      api.host.check_connections(request.load.connections);
       run.label = active ? active->spec.name() : "";
     }
   } catch (const RunError& e) {

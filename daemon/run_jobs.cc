@@ -55,7 +55,10 @@ RunQueue::Job adhoc_run_job(ApiContext& api, RunBody request) {
       const auto elapsed = std::chrono::seconds(point.second + 1);
       live.update(std::min<std::chrono::nanoseconds>(elapsed, total), total, progress);
     });
-    MetricsLoad metrics(api.metrics, "adhoc", record.label, progress);
+    // By host and port: a label per URL would grow with every path a client makes up.
+    MetricsLoad metrics(api.metrics, "adhoc",
+                        request.target ? request.target->endpoint.to_string() : record.label,
+                        progress);
     const ReportRow row = lease ? load_variant(lease->spec(), lease->workers(), lease->upstream(),
                                                load, request.path, stop, progress)
                                 : load_target(load, stop, progress);
