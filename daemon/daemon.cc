@@ -1,6 +1,7 @@
 #include "daemon/daemon.h"
 
 #include <fstream>
+#include <iostream>
 
 #include "core/duration.h"
 #include "core/errors.h"
@@ -8,6 +9,7 @@
 #include "daemon/api_http.h"
 #include "daemon/api_server.h"
 #include "daemon/metrics.h"
+#include "daemon/run_jobs.h"
 #include "daemon/variant_host.h"
 
 namespace iolab {
@@ -50,7 +52,6 @@ uint16_t Daemon::start() {
   }
   metrics_ = std::make_unique<DaemonMetrics>(IOLAB_VERSION, IOLAB_GIT_REVISION);
   store_ = metrics_->count_runs(std::move(store_));
-  store_->interrupt_unfinished(utc_now());
   history_ = std::make_unique<History>(*store_);
 
   host_ = std::make_unique<VariantHost>(config_, executable_, *metrics_);
@@ -58,6 +59,8 @@ uint16_t Daemon::start() {
   queue_ = std::make_unique<RunQueue>(*store_);
   api_ = std::make_unique<ApiContext>(ApiContext{*host_, *queue_, *store_, *history_, *metrics_,
                                                  [this] { return config(); }, executable_, token_});
+  // Before the API answers: a client sees the runs a dead daemon left as they now are.
+  for (const auto& line : recover_runs(*api_)) std::cerr << "iolab: " << line << "\n";
   ApiServerLimits limits;
   limits.max_connections = config_.api_max_connections;
   limits.max_body_bytes = kMaxBodyBytes;

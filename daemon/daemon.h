@@ -40,7 +40,8 @@ class Daemon {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
-  /// Opens the store (runs left queued or running by a dead daemon become interrupted), reads
+  /// Opens the store (a run a dead daemon left running becomes interrupted, its queued runs are
+  /// queued again: recover_runs(), each logged on stderr), reads
   /// the token, starts the stub, the default variant, the run queue and the REST API, and
   /// returns the API's bound port once the API accepts connections. Throws StartError. Call
   /// once.
