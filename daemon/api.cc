@@ -1,6 +1,8 @@
 #include "daemon/api.h"
 
 #include <algorithm>
+#include <cctype>
+#include <string_view>
 
 #include "core/duration.h"
 #include "daemon/api_http.h"
@@ -16,6 +18,20 @@ bool token_matches(const std::string& given, const std::string& expected) {
     diff |= static_cast<unsigned>(given[i] ^ expected[i]);
   }
   return diff == 0;
+}
+
+// The token of an `Authorization: Bearer TOKEN` header; the scheme is case-insensitive (RFC 9110
+// 11.1) and one or more spaces may follow it. Empty when the header is not of that form.
+std::string bearer_token(const std::string& header) {
+  constexpr std::string_view kScheme = "bearer";
+  if (header.size() <= kScheme.size()) return "";
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) != kScheme[i]) return "";
+  }
+  size_t at = kScheme.size();
+  if (header[at] != ' ') return "";
+  while (at < header.size() && header[at] == ' ') ++at;
+  return header.substr(at);
 }
 
 void render_server_error(const httplib::Request& req, httplib::Response& res) {
@@ -62,7 +78,8 @@ void install_api(httplib::Server& s, ApiContext& api) {
     if (api.token.empty() || req.path == "/healthz") {
       return httplib::Server::HandlerResponse::Unhandled;
     }
-    if (token_matches(req.get_header_value("Authorization"), "Bearer " + api.token)) {
+    const std::string given = bearer_token(req.get_header_value("Authorization"));
+    if (!given.empty() && token_matches(given, api.token)) {
       return httplib::Server::HandlerResponse::Unhandled;
     }
     reply_error(res, ApiError(401, "unauthorized", "a valid 'Authorization: Bearer' is needed",

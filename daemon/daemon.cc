@@ -1,5 +1,8 @@
 #include "daemon/daemon.h"
 
+#include <sys/stat.h>
+
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 
@@ -23,13 +26,25 @@ std::string read_token(const DaemonConfig& config) {
     }
     return "";
   }
+  struct stat st {};
+  if (::stat(config.token_file.c_str(), &st) != 0) {
+    throw StartError("api.token_file: cannot read " + config.token_file);
+  }
+  // A secret every local user can read is no secret (as ssh refuses such keys).
+  if ((st.st_mode & S_IROTH) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    throw StartError("api.token_file: " + config.token_file + " is readable by every user (mode " +
+                     mode + "); chmod o-r it (600 or 640)");
+  }
   std::ifstream in(config.token_file);
   if (!in) throw StartError("api.token_file: cannot read " + config.token_file);
   std::string token;
   std::getline(in, token);
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) {
-    token.pop_back();
-  }
+  // Whitespace around the token is the file's, not the token's: `Bearer TOKEN` carries none.
+  const auto first = token.find_first_not_of(" \t\r\n\v\f");
+  const auto last = token.find_last_not_of(" \t\r\n\v\f");
+  token = first == std::string::npos ? "" : token.substr(first, last - first + 1);
   if (token.empty()) throw StartError("api.token_file: " + config.token_file + " is empty");
   return token;
 }

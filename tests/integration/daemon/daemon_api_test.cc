@@ -279,6 +279,8 @@ TEST(DaemonAuthTest, NeedsTheBearerTokenEverywhereButHealthz) {
   const auto token_file =
       std::filesystem::temp_directory_path() / ("iolab_token_" + std::to_string(::getpid()));
   std::ofstream(token_file) << "s3cret-token\n";
+  std::filesystem::permissions(
+      token_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   DaemonConfig config = test_config();
   config.variant_default.reset();
   config.token_file = token_file.string();
