@@ -141,6 +141,14 @@ VariantSpec variant_from_body(const JsonBody& b) {
   if (auto n = variant_field(b, v.kind, VariantField::kStackBytes)) {
     v.stack_bytes = static_cast<size_t>(*n);
   }
+  if (v.kind == "threads" &&
+      int64_t{v.threads} * std::max(1, v.workers) > kMaxVariantThreadsTotal) {
+    throw ApiError(422, "out_of_range",
+                   std::to_string(v.workers) + " workers × " + std::to_string(v.threads) +
+                       " threads is more than " + std::to_string(kMaxVariantThreadsTotal) +
+                       " threads in all",
+                   "threads");
+  }
   return v;
 }
 

@@ -42,7 +42,7 @@ void read_load(const YamlReader& r, const YAML::Node& load, ExperimentSpec& spec
     spec.load.threads = r.integer(load["threads"], "load.threads", 1, kMaxLoadThreads);
   }
   if (load["duration"]) spec.load.duration = r.duration(load["duration"], "load.duration");
-  if (load["warmup"]) spec.load.warmup = r.duration(load["warmup"], "load.warmup");
+  if (load["warmup"]) spec.load.warmup = r.duration(load["warmup"], "load.warmup", true);
   if (load["timeout"]) spec.load.timeout = r.duration(load["timeout"], "load.timeout");
   if (load["path"]) {
     spec.path = r.scalar(load["path"], "load.path");
@@ -169,6 +169,12 @@ void add_rows(const YamlReader& r, const YAML::Node& v, const std::string& key,
     VariantSpec s = base;
     s.threads = static_cast<int>(
         r.integer(t, key + ".threads", VariantLimits::kThreads.min, VariantLimits::kThreads.max));
+    if (int64_t{s.threads} * std::max(1, s.workers) > kMaxVariantThreadsTotal) {
+      r.fail(t, key + ".threads",
+             std::to_string(s.workers) + " workers × " + std::to_string(s.threads) +
+                 " threads is more than " + std::to_string(kMaxVariantThreadsTotal) +
+                 " threads in all");
+    }
     spec.variants.push_back(s);
     spec.points.push_back(point);
   }

@@ -44,6 +44,11 @@ inline constexpr int kMaxTrials = 1000;
 /// The most rows (variants, a `threads` list counting one row per size) an experiment file may
 /// hold.
 inline constexpr size_t kMaxExperimentRows = 1000;
+/// The most threads one variant may start over all its workers (`workers` × `threads`): each is
+/// a kernel thread with its stack, and past some tens of thousands a machine runs out of them
+/// (kernel.threads-max, memory). Checked by experiment files and by PUT /api/v1/variant.
+inline constexpr int64_t kMaxVariantThreadsTotal = 20000;
+
 /// The most YAML items (lines, list entries, values) an experiment file may hold: read before
 /// the YAML itself, so that a file of a million list entries costs no more than its bytes.
 inline constexpr size_t kMaxExperimentItems = 20000;

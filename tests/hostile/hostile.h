@@ -121,6 +121,44 @@ inline int connect_loopback(uint16_t port) {
   return fd;
 }
 
+// A listener that never accepts: the kernel completes the connections and nothing answers.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) == 0 && ::listen(fd_, 64) == 0 &&
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port_ = ntohs(addr.sin_port);
+    }
+  }
+  ~SilentListener() { ::close(fd_); }
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+/// One listener for the whole test program.
+inline SilentListener& silent() {
+  static SilentListener listener;
+  return listener;
+}
+
+/// A 10-minute run of one connection on a listener that never answers: it holds the queue, not
+/// the machine.
+inline json ten_minutes() {
+  return {{"target", "http://127.0.0.1:" + std::to_string(silent().port()) + "/"},
+          {"connections", 1},
+          {"threads", 1},
+          {"duration", "10m"},
+          {"warmup", "0s"}};
+}
+
 /// Raises this process's RLIMIT_NOFILE to its hard limit; returns the limit.
 inline rlim_t raise_open_files() {
   rlimit limit{};
