@@ -2,6 +2,7 @@
 // same file submitted to a daemon.
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -37,17 +38,29 @@ struct ExperimentFlags {
 
 std::string report_title(const std::string& name) { return "iolab experiment " + name; }
 
-// --out: the report in every format, each in NAME.FORMAT.
+// A file name from the experiment's name that stays in its folder: letters, digits, '.', '-'
+// and '_' kept, anything else (a '/', a byte past ASCII) '_', no leading dot.
+std::string file_stem(const std::string& name) {
+  std::string stem;
+  for (const unsigned char c : name) {
+    stem += std::isalnum(c) || c == '.' || c == '-' || c == '_' ? static_cast<char>(c) : '_';
+  }
+  stem.erase(0, stem.find_first_not_of('.'));
+  return stem.empty() ? "experiment" : stem;
+}
+
+// --out: the report in every format, each in NAME.FORMAT (NAME as file_stem() makes it).
 void write_reports(const std::string& out, const std::string& name,
                    const std::vector<TrialRow>& rows) {
   std::filesystem::create_directories(out);
+  const std::string stem = file_stem(name);
   for (const auto& [ext, fmt] :
        {std::pair{"rst", ReportFormat::kRst}, std::pair{"csv", ReportFormat::kCsv},
         std::pair{"json", ReportFormat::kJson}}) {
-    std::ofstream(std::filesystem::path(out) / (name + "." + ext))
+    std::ofstream(std::filesystem::path(out) / (stem + "." + ext))
         << render_trials_report(rows, fmt, true);
   }
-  std::ofstream(std::filesystem::path(out) / (name + ".html"))
+  std::ofstream(std::filesystem::path(out) / (stem + ".html"))
       << render_trials_charts(rows, ChartFormat::kHtml, report_title(name));
 }
 

@@ -54,6 +54,7 @@ void reply(httplib::Response& res, int status, const json& body) {
 void reply_error(httplib::Response& res, const ApiError& e) {
   reply(res, e.status(), e.to_json());
   if (e.status() == 401) res.set_header("WWW-Authenticate", "Bearer");
+  if (e.retry_after_s() > 0) res.set_header("Retry-After", std::to_string(e.retry_after_s()));
 }
 
 // rst, csv, json (the table), svg or html (charts); validated.

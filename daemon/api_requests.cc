@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <limits>
 #include <set>
 
@@ -154,6 +155,14 @@ VariantSpec variant_from_body(const JsonBody& b) {
     }
     v.accept = *mode;
   }
+  if (v.kind == "threads" &&
+      int64_t{v.threads} * std::max(1, v.workers) > kMaxVariantThreadsTotal) {
+    throw ApiError(422, "out_of_range",
+                   std::to_string(v.workers) + " workers × " + std::to_string(v.threads) +
+                       " threads is more than " + std::to_string(kMaxVariantThreadsTotal) +
+                       " threads in all",
+                   "threads");
+  }
   return v;
 }
 
@@ -204,6 +213,19 @@ RunBody run_from_body(const JsonBody& b, const DaemonConfig& c) {
   r.load.warmup = 0s;
   if (b.has("target")) {
     const std::string text = b.string("target");
+    // Only what HTTP allows in a request target goes on the wire (RFC 9112: visible ASCII):
+    // a NUL, a control byte, CR/LF or a byte past ASCII would be sent as given.
+    const auto bad = std::find_if(text.begin(), text.end(),
+                                  [](unsigned char ch) { return ch <= 0x20 || ch >= 0x7f; });
+    if (bad != text.end()) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(*bad));
+      throw ApiError(422, "bad_url",
+                     std::string("target: byte ") + hex + " at offset " +
+                         std::to_string(bad - text.begin()) +
+                         " is not allowed in a URL (visible ASCII only; percent-encode the rest)",
+                     "target");
+    }
     std::string error;
     auto url = parse_url(text, &error);
     if (!url) throw ApiError(422, "bad_url", "target: " + error, "target");
@@ -257,6 +279,11 @@ RunBody run_from_body(const JsonBody& b, const DaemonConfig& c) {
 
 ExperimentSpec experiment_from_body(const std::string& body, bool is_json, const DaemonConfig& c) {
   const std::string origin = "experiment";
+  try {
+    check_experiment_size(body, origin);
+  } catch (const ConfigError& e) {
+    throw ApiError(422, "over_limit", e.what(), "variants");
+  }
   // YAML is read byte for byte: names and keys that are not UTF-8 would reach the run store and
   // the answers, whose JSON cannot hold them. The body is refused up front, with JSON's own test.
   try {

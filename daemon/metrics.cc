@@ -284,9 +284,35 @@ DaemonMetrics::~DaemonMetrics() = default;
 
 std::shared_ptr<StatsRegion> DaemonMetrics::region_for(const std::string& variant) {
   const std::lock_guard lock(mutex_);
-  auto& region = regions_[variant];
-  if (!region) region = StatsRegion::create();
+  Region& r = regions_[variant];
+  if (!r.region) r.region = StatsRegion::create();
+  r.used = ++clock_;
+  std::shared_ptr<StatsRegion> region = r.region;
+  retire();
   return region;
+}
+
+void DaemonMetrics::retire() {
+  while (regions_.size() > kMaxVariantRegions) {
+    auto oldest = regions_.end();
+    for (auto it = regions_.begin(); it != regions_.end(); ++it) {
+      // Held by a worker set (or being handed to one): still publishing, kept.
+      if (it->second.region.use_count() > 1) continue;
+      if (oldest == regions_.end() || it->second.used < oldest->second.used) oldest = it;
+    }
+    if (oldest == regions_.end()) break;
+    regions_.erase(oldest);
+  }
+  while (load_.size() > kMaxLoadSeries) {
+    auto oldest = load_used_.end();
+    for (auto it = load_used_.begin(); it != load_used_.end(); ++it) {
+      if (live_key_ == it->first) continue;
+      if (oldest == load_used_.end() || it->second < oldest->second) oldest = it;
+    }
+    if (oldest == load_used_.end()) break;
+    load_.erase(oldest->first);
+    load_used_.erase(oldest);
+  }
 }
 
 std::unique_ptr<RunStore> DaemonMetrics::count_runs(std::unique_ptr<RunStore> store) {
@@ -303,6 +329,8 @@ void DaemonMetrics::begin_load(const std::string& scenario, const std::string& t
   auto& l = load_[*live_key_];
   l.scenario = scenario;
   l.target = target;
+  load_used_[*live_key_] = ++clock_;
+  retire();
 }
 
 void DaemonMetrics::end_load(const LoadResult* result, const LoadProgress& progress) {
@@ -324,11 +352,11 @@ MetricsSnapshot DaemonMetrics::snapshot(const std::optional<std::string>& active
                                         const std::optional<ProcessUsage>& usage) const {
   MetricsSnapshot s;
   const std::lock_guard lock(mutex_);
-  for (const auto& [name, region] : regions_) {
+  for (const auto& [name, r] : regions_) {
     VariantMetrics v;
     v.variant = name;
-    v.stats = region->sum();
-    v.restarts = region->layout().restarts.load(std::memory_order_relaxed);
+    v.stats = r.region->sum();
+    v.restarts = r.region->layout().restarts.load(std::memory_order_relaxed);
     if (active == name) v.usage = usage;
     s.variants.push_back(std::move(v));
   }

@@ -80,7 +80,7 @@ void read_load(const YamlReader& r, const YAML::Node& load, ExperimentSpec& spec
     spec.load.threads = r.integer(load["threads"], "load.threads", 1, kMaxLoadThreads);
   }
   if (load["duration"]) spec.load.duration = r.duration(load["duration"], "load.duration");
-  if (load["warmup"]) spec.load.warmup = r.duration(load["warmup"], "load.warmup");
+  if (load["warmup"]) spec.load.warmup = r.duration(load["warmup"], "load.warmup", true);
   if (load["timeout"]) spec.load.timeout = r.duration(load["timeout"], "load.timeout");
   if (load["path"]) {
     spec.path = r.scalar(load["path"], "load.path");
@@ -187,6 +187,10 @@ void add_rows(const YamlReader& r, const YAML::Node& v, const std::string& key,
       r.fail(v["threads"], key + ".threads",
              VariantLimits::check(base.kind, VariantField::kThreads, 1)->message);
     }
+    if (spec.variants.size() >= kMaxExperimentRows) {
+      r.fail(v, key,
+             "the experiment would hold more than " + std::to_string(kMaxExperimentRows) + " rows");
+    }
     spec.variants.push_back(base);
     spec.points.push_back(point);
     return;
@@ -200,10 +204,20 @@ void add_rows(const YamlReader& r, const YAML::Node& v, const std::string& key,
     sizes.push_back(threads);
   }
   if (sizes.empty()) r.fail(threads, key + ".threads", "empty list");
+  if (spec.variants.size() + sizes.size() > kMaxExperimentRows) {
+    r.fail(threads, key + ".threads",
+           "the experiment would hold more than " + std::to_string(kMaxExperimentRows) + " rows");
+  }
   for (const auto& t : sizes) {
     VariantSpec s = base;
     s.threads = static_cast<int>(
         r.integer(t, key + ".threads", VariantLimits::kThreads.min, VariantLimits::kThreads.max));
+    if (int64_t{s.threads} * std::max(1, s.workers) > kMaxVariantThreadsTotal) {
+      r.fail(t, key + ".threads",
+             std::to_string(s.workers) + " workers × " + std::to_string(s.threads) +
+                 " threads is more than " + std::to_string(kMaxVariantThreadsTotal) +
+                 " threads in all");
+    }
     spec.variants.push_back(s);
     spec.points.push_back(point);
   }
@@ -211,7 +225,23 @@ void add_rows(const YamlReader& r, const YAML::Node& v, const std::string& key,
 
 }  // namespace
 
+void check_experiment_size(const std::string& yaml_text, const std::string& origin) {
+  // Every YAML item is on a line of its own or after a separator: an upper bound on the nodes
+  // the YAML reader would build, counted before it builds any.
+  const size_t items =
+      1 + static_cast<size_t>(std::count_if(yaml_text.begin(), yaml_text.end(), [](char c) {
+        return c == ',' || c == '\n' || c == ':';
+      }));
+  if (items > kMaxExperimentItems) {
+    throw ConfigError(origin + ":1: variants: the file holds more than " +
+                      std::to_string(kMaxExperimentItems) +
+                      " YAML items (lines, list entries or keys); an experiment holds at most " +
+                      std::to_string(kMaxExperimentRows) + " rows");
+  }
+}
+
 ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string& origin) {
+  check_experiment_size(yaml_text, origin);
   const YAML::Node root = load_yaml(yaml_text, origin);
   const YamlReader r(origin);
   r.require_map(root, "", {"name", "upstream", "load", "variants", "regression", "trials"});
