@@ -31,6 +31,7 @@ variants:
   - {kind: fiber, workers: 2}
   - {kind: fiber-blocking, workers: 2}
   - {kind: threads, threads: [10, 50, 100, 200, 400], workers: 2}
+  - {kind: threads, threads: 200, workers: 2, accept: reuseport}
 YAML
   timeout -s KILL 600 "$IOLAB" experiment "$work/seed.yaml" --wide --out "$work/seed" \
     >/dev/null 2>"$work/seed.err" || die "seed experiment failed: $(tail -1 "$work/seed.err")"

@@ -103,7 +103,8 @@ std::string change_text(const char* measure, const json& v) {
   char text[96];
   if (v.contains("change") && v["change"].is_object()) {
     std::snprintf(text, sizeof(text), "%s %+.1f%% p=%.2g", measure,
-                  v["change"]["relative_change"].get<double>() * 100, v["change"]["p"].get<double>());
+                  v["change"]["relative_change"].get<double>() * 100,
+                  v["change"]["p"].get<double>());
     return text;
   }
   if (v.value("outlier", false)) return std::string(measure) + " outlier";

@@ -15,6 +15,7 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "lab/compare.h"
+#include "lab/report_charts.h"
 
 namespace iolab {
 namespace {
@@ -39,7 +40,7 @@ CompareSide side_from_file(const std::string& path) {
 }
 
 int cmd_compare(const CompareFlags& f) {
-  const ReportFormat format = format_flag(f.format);
+  const OutputFormat format = output_format_flag(f.format);
   if (!f.daemon.empty()) {
     try {
       print_daemon_compare(DaemonClientOptions{f.daemon, f.format, false}, f.base, f.next);
@@ -50,10 +51,17 @@ int cmd_compare(const CompareFlags& f) {
   }
   const Comparison c = compare_sides(side_from_file(f.base), side_from_file(f.next));
   if (c.changes.empty()) {
-    throw UsageError("BASE and NEW have no variant in common (compare pairs rows by variant "
-                     "and path)");
+    throw UsageError(
+        "BASE and NEW have no variant in common (compare pairs rows by variant "
+        "and path)");
   }
-  std::cout << render_comparison(c, format) << std::flush;
+  if (format.chart) {
+    std::cout << render_comparison_charts(c, *format.chart,
+                                          "iolab compare " + f.base + " " + f.next);
+  } else {
+    std::cout << render_comparison(c, *format.table);
+  }
+  std::cout << std::flush;
   return 0;
 }
 
@@ -69,7 +77,8 @@ Command add_compare_command(CLI::App& app) {
   cmd->add_option("new", f.next, "NEW: the same")->required();
   cmd->add_option("--daemon", f.daemon,
                   "compare experiments (42) or runs (run:17) stored on this daemon");
-  cmd->add_option("--format", f.format, "rst, csv or json")->capture_default_str();
+  cmd->add_option("--format", f.format, "rst, csv, json (the table), svg or html (a chart)")
+      ->capture_default_str();
   return {cmd, [flags] { return cmd_compare(*flags); }};
 }
 

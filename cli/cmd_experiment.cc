@@ -2,6 +2,7 @@
 // same file submitted to a daemon.
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -20,6 +21,7 @@
 #include "lab/experiment.h"
 #include "lab/lab.h"
 #include "lab/report.h"
+#include "lab/report_charts.h"
 #include "lab/trials.h"
 
 namespace iolab {
@@ -34,20 +36,36 @@ struct ExperimentFlags {
   int trials = 0;  // 0: the file's `trials`
 };
 
-// --out: the report in every format, each in NAME.FORMAT.
+std::string report_title(const std::string& name) { return "iolab experiment " + name; }
+
+// A file name from the experiment's name that stays in its folder: letters, digits, '.', '-'
+// and '_' kept, anything else (a '/', a byte past ASCII) '_', no leading dot.
+std::string file_stem(const std::string& name) {
+  std::string stem;
+  for (const unsigned char c : name) {
+    stem += std::isalnum(c) || c == '.' || c == '-' || c == '_' ? static_cast<char>(c) : '_';
+  }
+  stem.erase(0, stem.find_first_not_of('.'));
+  return stem.empty() ? "experiment" : stem;
+}
+
+// --out: the report in every format, each in NAME.FORMAT (NAME as file_stem() makes it).
 void write_reports(const std::string& out, const std::string& name,
                    const std::vector<TrialRow>& rows) {
   std::filesystem::create_directories(out);
+  const std::string stem = file_stem(name);
   for (const auto& [ext, fmt] :
        {std::pair{"rst", ReportFormat::kRst}, std::pair{"csv", ReportFormat::kCsv},
         std::pair{"json", ReportFormat::kJson}}) {
-    std::ofstream(std::filesystem::path(out) / (name + "." + ext))
+    std::ofstream(std::filesystem::path(out) / (stem + "." + ext))
         << render_trials_report(rows, fmt, true);
   }
+  std::ofstream(std::filesystem::path(out) / (stem + ".html"))
+      << render_trials_charts(rows, ChartFormat::kHtml, report_title(name));
 }
 
 int run_embedded(const ExperimentFlags& f) {
-  const ReportFormat format = format_flag(f.format);
+  const OutputFormat format = output_format_flag(f.format);
   ExperimentSpec experiment;
   try {
     experiment = load_experiment_file(f.file);
@@ -61,13 +79,19 @@ int run_embedded(const ExperimentFlags& f) {
   std::cerr << "experiment " << experiment.name << ": " << experiment.variants.size()
             << " variants, " << experiment.load.connections << " connections, "
             << format_duration(experiment.load.duration) << " each, upstream "
-            << format_duration(experiment.upstream.delay);
+            << experiment.upstream.delays().to_string();
+  if (experiment.upstream.faults.any()) std::cerr << " with faults";
   if (experiment.trials > 1) std::cerr << ", " << experiment.trials << " trials interleaved";
   std::cerr << "\n";
   Lab lab(experiment.upstream, self_executable());
   const std::vector<TrialRow> rows =
       lab.run_experiment_trials(experiment, experiment.trials, stop, stderr_progress());
-  std::cout << render_trials_report(rows, format, f.wide) << std::flush;
+  if (format.chart) {
+    std::cout << render_trials_charts(rows, *format.chart, report_title(experiment.name));
+  } else {
+    std::cout << render_trials_report(rows, *format.table, f.wide);
+  }
+  std::cout << std::flush;
   if (!f.out.empty()) write_reports(f.out, experiment.name, rows);
   if (stop.stop_requested()) {
     size_t ran = 0;
@@ -80,7 +104,7 @@ int run_embedded(const ExperimentFlags& f) {
 }
 
 int submit_to_daemon(const ExperimentFlags& f) {
-  (void)format_flag(f.format);
+  (void)output_format_flag(f.format);
   StopSignals signals;
   const std::stop_token stop = signals.watch();
   try {
@@ -103,9 +127,10 @@ Command add_experiment_command(CLI::App& app) {
   ExperimentFlags& exp = *flags;
   auto* exp_cmd = app.add_subcommand("experiment", "a matrix of embedded runs from a YAML file");
   exp_cmd->add_option("file", exp.file, "experiment file")->required();
-  exp_cmd->add_option("--format", exp.format, "rst, csv or json")->capture_default_str();
+  exp_cmd->add_option("--format", exp.format, "rst, csv, json (the table), svg or html (charts)")
+      ->capture_default_str();
   exp_cmd->add_flag("--wide", exp.wide, "add rps, errors, bound%");
-  exp_cmd->add_option("--out", exp.out, "also write NAME.rst, .csv and .json here");
+  exp_cmd->add_option("--out", exp.out, "also write NAME.rst, .csv, .json and .html here");
   exp_cmd->add_option("--daemon", exp.daemon, "submit to the daemon at this URL instead");
   exp_cmd->add_option("--trials", exp.trials,
                       "run every row N times, interleaved (default: the file's trials, or 1)");

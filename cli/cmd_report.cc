@@ -19,7 +19,7 @@ struct ReportFlags {
 };
 
 int cmd_report(const ReportFlags& f) {
-  if (f.client.format != "svg" && f.client.format != "html") (void)format_flag(f.client.format);
+  (void)output_format_flag(f.client.format);
   try {
     print_daemon_report(f.client, f.id, f.run);
   } catch (const std::invalid_argument& e) {

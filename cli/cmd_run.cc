@@ -18,6 +18,7 @@
 #include "lab/experiment.h"
 #include "lab/lab.h"
 #include "lab/report.h"
+#include "lab/report_charts.h"
 #include "lab/trials.h"
 #include "core/duration.h"
 #include "core/endpoint.h"
@@ -49,6 +50,7 @@ struct RunFlags {
   std::vector<std::string> headers;
   std::string body;
   int pipeline = 1;
+  uint64_t max_head = LoadSpec{}.max_head_bytes;
   std::string format = "rst";
   bool wide = false;
   int trials = 1;
@@ -130,6 +132,10 @@ int cmd_run(const RunFlags& f) {
         "one request in flight");
   }
   load.pipeline = f.pipeline;
+  if (f.max_head < 64 || f.max_head > (uint64_t{64} << 20)) {
+    throw UsageError("--max-head must be between 64 bytes and 64 MiB (67108864)");
+  }
+  load.max_head_bytes = f.max_head;
   load.method = f.method;
   load.headers = f.headers;
   load.body = body_flag(f.body);
@@ -138,7 +144,7 @@ int cmd_run(const RunFlags& f) {
   } catch (const RunError& e) {
     throw UsageError(e.what());
   }
-  const ReportFormat format = format_flag(f.format);
+  const OutputFormat format = output_format_flag(f.format);
   require_range("--trials", f.trials, 1, kMaxTrials);
   StubProfile profile;
   profile.delay = duration_flag("--upstream-delay", f.upstream_delay, true);
@@ -168,7 +174,13 @@ int cmd_run(const RunFlags& f) {
                        : lab.run_target(load, stop, progress);
       },
       stop);
-  std::cout << render_trials_report(rows, format, f.wide) << std::flush;
+  if (format.chart) {
+    const std::string title =
+        "iolab run " + (variant ? variant->name() + " " + f.path : load.target.to_string());
+    std::cout << render_trials_charts(rows, *format.chart, title) << std::flush;
+  } else {
+    std::cout << render_trials_report(rows, *format.table, f.wide) << std::flush;
+  }
   return stop.stop_requested() ? kExitFailure : 0;
 }
 
@@ -199,11 +211,18 @@ Command add_run_command(CLI::App& app) {
   run_cmd->add_option("--body", run.body, "request body, or @FILE for a file's bytes");
   run_cmd->add_option("--pipeline", run.pipeline, "closed loop: requests in flight per connection")
       ->capture_default_str();
-  run_cmd->add_option("--format", run.format, "rst, csv or json")->capture_default_str();
+  run_cmd
+      ->add_option("--max-head", run.max_head,
+                   "bytes an answer's head may take (status line, headers); more is a "
+                   "protocol error")
+      ->capture_default_str();
+  run_cmd->add_option("--format", run.format, "rst, csv, json (the table), svg or html (charts)")
+      ->capture_default_str();
   run_cmd->add_flag("--wide", run.wide, "add rps, errors, bound%");
-  run_cmd->add_option("--trials", run.trials,
-                      "repeat the run N times: the table shows the median of the trials with a "
-                      "95 % interval")
+  run_cmd
+      ->add_option("--trials", run.trials,
+                   "repeat the run N times: the table shows the median of the trials with a "
+                   "95 % interval")
       ->capture_default_str();
   run_cmd->add_option("--segment", run.segments.segment,
                       "run this share of the load: I/N (0-based) or a:b (fractions)");

@@ -23,6 +23,7 @@ struct WorkerFlags {
   int ready_fd = -1;
   int stats_fd = -1;
   int stats_slot = -1;
+  int listen_fd = -1;
 };
 
 int cmd_worker(const WorkerFlags& f) {
@@ -37,7 +38,7 @@ int cmd_worker(const WorkerFlags& f) {
   upstream.timeout = duration_flag("--upstream-timeout", f.upstream_timeout);
   raise_fd_limit();
   return run_worker(*variant, upstream, endpoint_flag("--listen", f.listen), f.ready_fd, f.stats_fd,
-                    f.stats_slot);
+                    f.stats_slot, f.listen_fd);
 }
 
 }  // namespace
@@ -54,6 +55,7 @@ Command add_worker_command(CLI::App& app) {
   worker_cmd->add_option("--ready-fd", worker.ready_fd);
   worker_cmd->add_option("--stats-fd", worker.stats_fd);
   worker_cmd->add_option("--stats-slot", worker.stats_slot);
+  worker_cmd->add_option("--listen-fd", worker.listen_fd);
   worker_cmd->add_option("--pool-size", worker.pool_size);
   worker_cmd->add_option("--stack-bytes", worker.stack_bytes);
   return {worker_cmd, [flags] { return cmd_worker(*flags); }};

@@ -62,6 +62,14 @@ ReportFormat format_flag(const std::string& text) {
   return *f;
 }
 
+OutputFormat output_format_flag(const std::string& text) {
+  OutputFormat f{parse_report_format(text), parse_chart_format(text)};
+  if (!f.table && !f.chart) {
+    throw UsageError("unknown --format '" + text + "' (rst, csv, json, svg, html)");
+  }
+  return f;
+}
+
 std::string self_executable() {
   std::error_code ec;
   const auto path = std::filesystem::read_symlink("/proc/self/exe", ec);

@@ -1,11 +1,13 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
 #include "core/endpoint.h"
 #include "lab/report.h"
+#include "lab/report_charts.h"
 #include "variants/variant.h"
 
 namespace iolab {
@@ -40,6 +42,15 @@ std::string body_flag(const std::string& text);
 
 /// --format: rst, csv or json. Throws UsageError.
 ReportFormat format_flag(const std::string& text);
+
+/// --format of a command that prints a report: a table (rst, csv, json) or its charts (svg,
+/// html); exactly one of the two is set.
+struct OutputFormat {
+  std::optional<ReportFormat> table;
+  std::optional<ChartFormat> chart;
+};
+/// Throws UsageError naming the five formats.
+OutputFormat output_format_flag(const std::string& text);
 
 /// The path of this iolab binary, which variant workers are started as.
 std::string self_executable();

@@ -1,5 +1,5 @@
-// `iolab`: the command line (README.md, `iolab --help`). Each command, its flags and what it does live in
-// cli/cmd_*.cc; here the commands are declared in `--help` order and the one parsed is run.
+// `iolab`: the command line (README.md, `iolab --help`). Each command, its flags and what it does
+// live in cli/cmd_*.cc; here the commands are declared in `--help` order and the one parsed is run.
 // Exit codes: 0 success, 1 run failure, 2 bad usage; failures are one line on stderr.
 
 #include <CLI/CLI.hpp>
@@ -31,8 +31,7 @@ int run_cli(int argc, char** argv) {
       add_run_command(app),     add_experiment_command(app), add_daemon_command(app),
       add_history_command(app), add_report_command(app),     add_compare_command(app),
       add_merge_command(app),
-      add_stub_command(app),
-      add_serve_command(app),   add_worker_command(app),
+      add_stub_command(app),    add_serve_command(app),      add_worker_command(app),
   };
 
   if (unknown_command(app, argc, argv)) {

@@ -11,7 +11,8 @@ namespace iolab {
 namespace {
 
 constexpr std::string_view kHttpPrefix = "HTTP/1.";
-// 15 hex digits stay well below 2^64; more is never a real chunk.
+// 15 significant hex digits stay well below 2^64; more is never a real chunk. Leading zeros are
+// not significant (RFC 9112 7.1 sets no bound on the digits).
 constexpr size_t kMaxChunkSizeDigits = 15;
 // 18 decimal digits stay below 2^63.
 constexpr size_t kMaxContentLengthDigits = 18;
@@ -81,6 +82,8 @@ void ResponseParser::reset() noexcept {
 void ResponseParser::begin_response() noexcept {
   state_ = State::kStatusLine;
   line_len_ = 0;
+  head_bytes_ = 0;
+  skipping_line_ = false;
   remaining_ = 0;
   content_length_ = 0;
   body_bytes_ = 0;
@@ -100,11 +103,37 @@ bool ResponseParser::fail(const char* reason) noexcept {
   return false;
 }
 
+ResponseParser::FeedResult ResponseParser::fail_line(LineResult result, size_t pos) noexcept {
+  switch (result) {
+    case LineResult::kHeadTooLarge:
+      fail("response head over its size limit");
+      error_offset_ = overrun_offset_;
+      break;
+    case LineResult::kNotHttp:
+      fail("not an HTTP/1.x response");
+      break;
+    default:
+      if (state_ == State::kStatusLine) {
+        fail("status line over 8 KiB");
+      } else if (state_ == State::kHeaders) {
+        fail("Content-Length, Transfer-Encoding or Connection header line over 8 KiB");
+      } else if (state_ == State::kChunkSize) {
+        fail("chunk size line over 8 KiB");
+      } else {
+        fail("chunk data longer than its size");
+      }
+      break;
+  }
+  if (result != LineResult::kHeadTooLarge) error_offset_ = line_offset_;
+  return {Outcome::kError, pos};
+}
+
 ResponseParser::FeedResult ResponseParser::feed(const char* data, size_t n) noexcept {
   if (state_ == State::kError) return {Outcome::kError, 0};
   if (state_ == State::kDone) {
     begin_response();
     started_ = false;
+    offset_ = 0;
   }
   if (n > 0) started_ = true;
   size_t pos = 0;
@@ -135,25 +164,25 @@ ResponseParser::FeedResult ResponseParser::feed(const char* data, size_t n) noex
       case State::kDone:
         return {Outcome::kComplete, pos};
       default: {
+        const size_t line_start = pos;
         std::string_view line;
-        switch (next_line(data, n, pos, line)) {
-          case LineResult::kNeedMore:
-            return {Outcome::kNeedMore, n};
-          case LineResult::kTooLong:
-            fail("line longer than 8 KiB");
-            return {Outcome::kError, pos};
-          case LineResult::kNotHttp:
-            fail("not an HTTP/1.x response");
-            return {Outcome::kError, pos};
-          case LineResult::kLine:
-            break;
+        const LineResult result = next_line(data, n, pos, line);
+        if (result == LineResult::kNeedMore) {
+          offset_ += n;
+          return {Outcome::kNeedMore, n};
         }
-        if (!on_line(line)) return {Outcome::kError, pos};
+        if (result == LineResult::kSkipped) break;
+        if (result != LineResult::kLine) return fail_line(result, line_start);
+        if (!on_line(line)) {
+          error_offset_ = line_offset_;
+          return {Outcome::kError, pos};
+        }
         if (state_ == State::kDone) return {Outcome::kComplete, pos};
         break;
       }
     }
   }
+  offset_ += n;
   return {Outcome::kNeedMore, n};
 }
 
@@ -163,42 +192,95 @@ bool ResponseParser::on_eof() noexcept {
   return true;
 }
 
+// A line over kLineBufferBytes is read only when nothing in it matters: any header but the three
+// that frame a response (its name is checked), a folded continuation, a trailer. `line_` holds
+// its first kLineBufferBytes.
+bool ResponseParser::may_skip_long_line() const noexcept {
+  if (state_ == State::kTrailers) return true;
+  if (state_ != State::kHeaders) return false;
+  const std::string_view head(line_.get(), line_len_);
+  if (head.front() == ' ' || head.front() == '\t') return true;
+  const size_t colon = head.find(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  const std::string_view name = head.substr(0, colon);
+  for (const char c : name) {
+    if (!is_token_char(c)) return false;
+  }
+  return !is_named(name, "content-length") && !is_named(name, "transfer-encoding") &&
+         !is_named(name, "connection");
+}
+
 ResponseParser::LineResult ResponseParser::next_line(const char* data, size_t n, size_t& pos,
                                                      std::string_view& line) noexcept {
   const char* start = data + pos;
   const size_t avail = n - pos;
   const auto* newline = static_cast<const char*>(std::memchr(start, '\n', avail));
   const size_t len = newline ? static_cast<size_t>(newline - start) : avail;
-  if (line_len_ + len > kMaxLineBytes) return LineResult::kTooLong;
-
+  const size_t used = newline ? len + 1 : len;
+  if (line_len_ == 0 && !skipping_line_) line_offset_ = offset_ + pos;
+  if (counts_toward_head()) {
+    if (head_bytes_ + used > max_head_bytes_) {
+      overrun_offset_ = offset_ + pos + (max_head_bytes_ - head_bytes_);
+      return LineResult::kHeadTooLarge;
+    }
+    head_bytes_ += used;
+  }
+  if (skipping_line_ || line_len_ + len > kLineBufferBytes) {
+    if (!skipping_line_) {
+      // The line's first kLineBufferBytes decide whether it may be skipped, whether it came in
+      // one read or many, so the outcome never depends on where the reads split it.
+      const LineResult kept = buffer_line(start, len, false, line);
+      if (kept != LineResult::kNeedMore) return kept;
+      if (!may_skip_long_line()) return LineResult::kTooLong;
+      skipping_line_ = true;
+    }
+    pos += used;
+    if (!newline) return LineResult::kNeedMore;
+    skipping_line_ = false;
+    line_len_ = 0;
+    return LineResult::kSkipped;
+  }
   if (newline && line_len_ == 0) {
     // The common case: the whole line is in this read, so parse it in place without copying.
     line = std::string_view(start, len);
   } else {
-    if (!line_) {
-      line_.reset(new (std::nothrow) char[kMaxLineBytes]);
-      if (!line_) return LineResult::kTooLong;
+    const LineResult kept = buffer_line(start, len, newline != nullptr, line);
+    if (kept != LineResult::kLine) {
+      if (kept == LineResult::kNeedMore) pos = n;
+      return kept;
     }
-    std::memcpy(line_.get() + line_len_, start, len);
-    line_len_ += len;
-    if (!newline) {
-      pos = n;
-      // Garbage is recognised before its line ends, so a peer streaming junk without newlines
-      // is an error at once rather than after 8 KiB or a timeout.
-      if (state_ == State::kStatusLine && line_[0] != '\r') {
-        const size_t check = std::min(line_len_, kHttpPrefix.size());
-        if (std::string_view(line_.get(), check) != kHttpPrefix.substr(0, check)) {
-          return LineResult::kNotHttp;
-        }
-      }
-      return LineResult::kNeedMore;
-    }
-    line = std::string_view(line_.get(), line_len_);
-    line_len_ = 0;  // The view stays valid: nothing writes the buffer before the line is parsed.
   }
-  pos += len + 1;
+  pos += used;
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   return LineResult::kLine;
+}
+
+// Appends up to kLineBufferBytes of `start` to the split line. kLine (with `line` set) when
+// `ended` and it fits; kNeedMore otherwise; kTooLong when out of memory; kNotHttp when the status
+// line is garbage already.
+ResponseParser::LineResult ResponseParser::buffer_line(const char* start, size_t len, bool ended,
+                                                       std::string_view& line) noexcept {
+  if (!line_) {
+    line_.reset(new (std::nothrow) char[kLineBufferBytes]);
+    if (!line_) return LineResult::kTooLong;
+  }
+  const size_t take = std::min(len, kLineBufferBytes - line_len_);
+  std::memcpy(line_.get() + line_len_, start, take);
+  line_len_ += take;
+  if (ended && take == len) {
+    line = std::string_view(line_.get(), line_len_);
+    line_len_ = 0;  // The view stays valid: nothing writes the buffer before the line is parsed.
+    return LineResult::kLine;
+  }
+  // Garbage is recognised before its line ends, so a peer streaming junk without newlines
+  // is an error at once rather than after 8 KiB or a timeout.
+  if (state_ == State::kStatusLine && line_len_ > 0 && line_[0] != '\r') {
+    const size_t check = std::min(line_len_, kHttpPrefix.size());
+    if (std::string_view(line_.get(), check) != kHttpPrefix.substr(0, check)) {
+      return LineResult::kNotHttp;
+    }
+  }
+  return LineResult::kNeedMore;
 }
 
 bool ResponseParser::on_line(std::string_view line) noexcept {
@@ -272,11 +354,14 @@ bool ResponseParser::on_header_line(std::string_view line) noexcept {
     has_content_length_ = true;
     content_length_ = length;
   } else if (is_named(name, "transfer-encoding")) {
-    has_transfer_encoding_ = true;
-    // Only the final coding frames the message: chunked must come last to apply.
-    chunked_ = false;
-    for_each_token(
-        value, [&](std::string_view token) { chunked_ = equals_ignore_case(token, "chunked"); });
+    // Only the final coding frames the message: chunked must come last to apply. "identity" (RFC
+    // 2616's name for no coding, since withdrawn) codes nothing, so it is passed over: alone, it
+    // leaves the response framed by its Content-Length, as curl and wrk read it.
+    for_each_token(value, [&](std::string_view token) {
+      if (equals_ignore_case(token, "identity")) return;
+      has_transfer_encoding_ = true;
+      chunked_ = equals_ignore_case(token, "chunked");
+    });
   } else if (is_named(name, "connection")) {
     for_each_token(value, [&](std::string_view token) {
       if (equals_ignore_case(token, "close")) close_ = true;
@@ -317,13 +402,17 @@ bool ResponseParser::on_headers_end() noexcept {
 }
 
 bool ResponseParser::on_chunk_size_line(std::string_view line) noexcept {
-  uint64_t size = 0;
   size_t digits = 0;
+  while (digits < line.size() && line[digits] == '0') ++digits;
+  const size_t first_significant = digits;
+  uint64_t size = 0;
   while (digits < line.size() && hex_value(line[digits]) >= 0) {
     size = size * 16 + static_cast<uint64_t>(hex_value(line[digits]));
     ++digits;
   }
-  if (digits == 0 || digits > kMaxChunkSizeDigits) return fail("bad chunk size");
+  if (digits == 0 || digits - first_significant > kMaxChunkSizeDigits) {
+    return fail("bad chunk size");
+  }
   const std::string_view rest = trim(line.substr(digits));
   if (!rest.empty() && rest.front() != ';') return fail("bad chunk size");
   if (size == 0) {

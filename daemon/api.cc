@@ -1,7 +1,10 @@
 #include "daemon/api.h"
 
 #include <algorithm>
+#include <cctype>
+#include <string_view>
 
+#include "core/duration.h"
 #include "daemon/api_http.h"
 #include "daemon/api_views.h"
 
@@ -15,6 +18,20 @@ bool token_matches(const std::string& given, const std::string& expected) {
     diff |= static_cast<unsigned>(given[i] ^ expected[i]);
   }
   return diff == 0;
+}
+
+// The token of an `Authorization: Bearer TOKEN` header; the scheme is case-insensitive (RFC 9110
+// 11.1) and one or more spaces may follow it. Empty when the header is not of that form.
+std::string bearer_token(const std::string& header) {
+  constexpr std::string_view kScheme = "bearer";
+  if (header.size() <= kScheme.size()) return "";
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) != kScheme[i]) return "";
+  }
+  size_t at = kScheme.size();
+  if (header[at] != ' ') return "";
+  while (at < header.size() && header[at] == ' ') ++at;
+  return header.substr(at);
 }
 
 void render_server_error(const httplib::Request& req, httplib::Response& res) {
@@ -39,6 +56,10 @@ httplib::Server::Handler wrap(ApiHandler handler) {
       handler(req, res);
     } catch (const ApiError& e) {
       reply_error(res, e);
+    } catch (const StoreFullError& e) {
+      reply_error(res, ApiError(507, "store_full",
+                                std::string(e.what()) + ": nothing was stored; retry once the "
+                                                        "state_dir has room"));
     } catch (const std::exception& e) {
       reply_error(res, ApiError(500, "internal", e.what()));
     }
@@ -53,12 +74,12 @@ httplib::Server::Handler wrap(ApiContext& api, ApiRoute route) {
 void install_api(httplib::Server& s, ApiContext& api) {
   s.set_tcp_nodelay(true);
   s.set_payload_max_length(kMaxBodyBytes);
-  s.set_keep_alive_timeout(2);
   s.set_pre_routing_handler([&api](const httplib::Request& req, httplib::Response& res) {
     if (api.token.empty() || req.path == "/healthz") {
       return httplib::Server::HandlerResponse::Unhandled;
     }
-    if (token_matches(req.get_header_value("Authorization"), "Bearer " + api.token)) {
+    const std::string given = bearer_token(req.get_header_value("Authorization"));
+    if (!given.empty() && token_matches(given, api.token)) {
       return httplib::Server::HandlerResponse::Unhandled;
     }
     reply_error(res, ApiError(401, "unauthorized", "a valid 'Authorization: Bearer' is needed",
@@ -85,7 +106,30 @@ void install_api(httplib::Server& s, ApiContext& api) {
   add_compare_routes(s, api);
 }
 
-nlohmann::json show_run(const ApiContext& api, const RunRecord& run, bool full) {
+void admit_to_queue(const ApiContext& api, const DaemonConfig& config, size_t runs,
+                    std::chrono::nanoseconds length) {
+  const auto [queued, queued_time] = api.queue.queued();
+  const auto max_runs = static_cast<size_t>(config.max_queued_runs);
+  std::string over;
+  if (queued + runs > max_runs) {
+    over = std::to_string(runs) + " more run(s) would exceed load.max_queued_runs " +
+           std::to_string(max_runs) + " (" + std::to_string(queued) + " queued)";
+  } else if (queued_time + length * static_cast<int64_t>(runs) > config.max_queued_time) {
+    over = std::to_string(runs) + " more run(s) of " + format_duration(length) +
+           " would exceed load.max_queued_time " + format_duration(config.max_queued_time) + " (" +
+           format_duration(queued_time) + " queued)";
+  }
+  if (!over.empty()) {
+    throw ApiError(429, "queue_full",
+                   over + "; retry later, or cancel queued runs (DELETE /api/v1/runs?state=queued)")
+        .retry_after(api.queue.seconds_to_next_end());
+  }
+}
+
+nlohmann::json show_run(const ApiContext& api, const RunRecord& stored, bool full) {
+  // A run that ended while the store had no room is shown as the queue holds it.
+  const auto held = api.queue.unsaved(stored.id);
+  const RunRecord& run = held ? *held : stored;
   // The queue lets go of a run just after storing its end: a final run shows no progress.
   return run_json(run, run.state == RunState::kRunning ? api.queue.progress(run.id) : std::nullopt,
                   full);

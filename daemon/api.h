@@ -54,6 +54,12 @@ void add_history_routes(httplib::Server& server, ApiContext& api);
 /// GET /api/v1/compare?base=…&new=…: two experiments' (or runs') trials compared.
 void add_compare_routes(httplib::Server& server, ApiContext& api);
 
+/// Throws ApiError 429 `queue_full` (with Retry-After: when the running run ends) unless
+/// `runs` more runs of `length` each fit in the queue under `config`'s load.max_queued_runs and
+/// load.max_queued_time. Call with the queue's admission() held until the runs are submitted.
+void admit_to_queue(const ApiContext& api, const DaemonConfig& config, size_t runs,
+                    std::chrono::nanoseconds length);
+
 /// A run's JSON with its live progress while it runs (`full`: histograms and timeline too).
 nlohmann::json show_run(const ApiContext& api, const RunRecord& run, bool full);
 

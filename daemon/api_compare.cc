@@ -2,6 +2,7 @@
 #include "daemon/api_http.h"
 #include "daemon/api_views.h"
 #include "lab/compare.h"
+#include "lab/report_charts.h"
 
 namespace iolab {
 namespace {
@@ -59,7 +60,8 @@ std::vector<ReportRow> side_rows(const ApiContext& api, const httplib::Request& 
   return rows;
 }
 
-// GET /api/v1/compare?base=…&new=…[&format=rst|csv|json]: NEW against BASE (lab/compare.h).
+// GET /api/v1/compare?base=…&new=…[&format=rst|csv|json|svg|html]: NEW against BASE
+// (lab/compare.h).
 void compare(ApiContext& api, const httplib::Request& req, httplib::Response& res) {
   for (const auto& [key, value] : req.params) {
     if (key != "base" && key != "new" && key != "format") {
@@ -68,12 +70,21 @@ void compare(ApiContext& api, const httplib::Request& req, httplib::Response& re
   }
   const std::string text = req.has_param("format") ? req.get_param_value("format") : "json";
   const auto format = parse_report_format(text);
-  if (!format) {
-    throw ApiError(400, "bad_parameter", "format must be rst, csv or json, got '" + text + "'",
-                   "format");
+  const auto chart = parse_chart_format(text);
+  if (!format && !chart) {
+    throw ApiError(400, "bad_parameter",
+                   "format must be rst, csv, json, svg or html, got '" + text + "'", "format");
   }
   const Comparison c = compare_sides(compare_side(side_rows(api, req, "base")),
                                      compare_side(side_rows(api, req, "new")));
+  if (chart) {
+    res.status = 200;
+    res.set_content(render_comparison_charts(c, *chart,
+                                             "iolab compare " + req.get_param_value("base") + " " +
+                                                 req.get_param_value("new")),
+                    *chart == ChartFormat::kSvg ? "image/svg+xml" : "text/html; charset=utf-8");
+    return;
+  }
   if (*format == ReportFormat::kJson) {
     reply(res, 200, comparison_json(c));
     return;

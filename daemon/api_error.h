@@ -18,6 +18,13 @@ class ApiError : public std::runtime_error {
         code_(std::move(code)),
         field_(std::move(field)) {}
 
+  /// For a 429 or 503: the Retry-After the answer carries, in seconds (0: none).
+  ApiError& retry_after(int seconds) {
+    retry_after_s_ = seconds;
+    return *this;
+  }
+  int retry_after_s() const { return retry_after_s_; }
+
   int status() const { return status_; }
   const std::string& code() const { return code_; }
   const std::string& field() const { return field_; }
@@ -30,6 +37,7 @@ class ApiError : public std::runtime_error {
   int status_;
   std::string code_;
   std::string field_;
+  int retry_after_s_ = 0;
 };
 
 }  // namespace iolab

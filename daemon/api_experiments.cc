@@ -85,8 +85,11 @@ std::vector<TrialRow> trial_rows(const std::vector<RunRecord>& runs) {
 void post_experiment(ApiContext& api, const httplib::Request& req, httplib::Response& res) {
   require_content_type(
       req, {kJson, "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"});
-  const ExperimentSpec spec =
-      experiment_from_body(req.body, content_type(req) == kJson, api.config());
+  const DaemonConfig config = api.config();
+  const ExperimentSpec spec = experiment_from_body(req.body, content_type(req) == kJson, config);
+  const auto length = spec.load.warmup + spec.load.duration;
+  const auto admission = api.queue.admission();
+  admit_to_queue(api, config, spec.variants.size() * static_cast<size_t>(spec.trials), length);
 
   ExperimentRecord experiment{0, spec.name, req.body, utc_now()};
   experiment.id = api.store.add_experiment(experiment);
@@ -103,7 +106,10 @@ void post_experiment(ApiContext& api, const httplib::Request& req, httplib::Resp
       ids.emplace_back(api.store.add_run(run), i);
     }
   }
-  for (const auto& [id, i] : ids) api.queue.submit(id, experiment_row_job(api, spec, i));
+  const auto shared = std::make_shared<const ExperimentSpec>(spec);
+  for (const auto& [id, i] : ids) {
+    api.queue.submit(id, experiment_row_job(api, shared, i), length);
+  }
   res.set_header("Location", "/api/v1/experiments/" + std::to_string(experiment.id));
   reply(res, 201, show_experiment(api, experiment));
 }

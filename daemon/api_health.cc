@@ -26,6 +26,8 @@ void add_health_routes(httplib::Server& s, ApiContext& api) {
           if (host.active) usage = read_usage(host.pids);
           MetricsSnapshot snapshot = api.metrics.snapshot(host.active, usage);
           snapshot.stub = host.stub;
+          snapshot.stub_delays = host.stub_delays;
+          snapshot.stub_faults = host.stub_faults;
           for (const auto& f : api.history.regressions()) {
             snapshot.regressions.push_back({f.scenario, f.variant, f.measure});
           }

@@ -54,6 +54,7 @@ void reply(httplib::Response& res, int status, const json& body) {
 void reply_error(httplib::Response& res, const ApiError& e) {
   reply(res, e.status(), e.to_json());
   if (e.status() == 401) res.set_header("WWW-Authenticate", "Bearer");
+  if (e.retry_after_s() > 0) res.set_header("Retry-After", std::to_string(e.retry_after_s()));
 }
 
 // rst, csv, json (the table), svg or html (charts); validated.
@@ -79,14 +80,9 @@ std::string format_param(const httplib::Request& req, bool& wide) {
 void reply_report(httplib::Response& res, const std::vector<TrialRow>& rows,
                   const std::string& format, bool wide, const std::string& title) {
   res.status = 200;
-  if (format == "svg" || format == "html") {
-    std::vector<ReportRow> merged;
-    for (const TrialRow& row : rows) merged.push_back(merged_row(row));
-    if (format == "svg") {
-      res.set_content(render_svg_report(merged), "image/svg+xml");
-    } else {
-      res.set_content(render_html_report(merged, title), "text/html; charset=utf-8");
-    }
+  if (const auto chart = parse_chart_format(format)) {
+    res.set_content(render_trials_charts(rows, *chart, title),
+                    *chart == ChartFormat::kSvg ? "image/svg+xml" : "text/html; charset=utf-8");
     return;
   }
   const ReportFormat f = *parse_report_format(format);

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <limits>
 #include <set>
 
@@ -50,6 +51,13 @@ JsonBody::JsonBody(const std::string& body, std::initializer_list<std::string> a
                      key);
     }
   }
+}
+
+JsonBody JsonBody::object(const std::string& key,
+                          std::initializer_list<std::string> allowed) const {
+  const json& v = json_.at(key);
+  if (!v.is_object()) wrong_type(key, "an object");
+  return JsonBody(v.dump(), allowed);
 }
 
 std::string JsonBody::string(const std::string& key) const {
@@ -140,12 +148,47 @@ VariantSpec variant_from_body(const JsonBody& b) {
   if (auto n = variant_field(b, v.kind, VariantField::kStackBytes)) {
     v.stack_bytes = static_cast<size_t>(*n);
   }
+  if (b.has("accept")) {
+    const auto mode = parse_accept_mode(b.string("accept"));
+    if (!mode) {
+      throw ApiError(422, "out_of_range", "accept must be shared or reuseport", "accept");
+    }
+    v.accept = *mode;
+  }
+  if (v.kind == "threads" &&
+      int64_t{v.threads} * std::max(1, v.workers) > kMaxVariantThreadsTotal) {
+    throw ApiError(422, "out_of_range",
+                   std::to_string(v.workers) + " workers × " + std::to_string(v.threads) +
+                       " threads is more than " + std::to_string(kMaxVariantThreadsTotal) +
+                       " threads in all",
+                   "threads");
+  }
   return v;
 }
 
 StubProfile upstream_from_body(const JsonBody& b, StubProfile p) {
   if (b.has("max_delay")) p.max_delay = b.duration("max_delay", 0s, 1h, "the ceiling");
   if (b.has("delay")) p.delay = b.duration("delay", 0s, p.max_delay, "max_delay");
+  if (b.has("distribution")) {
+    const std::string text = b.string("distribution");
+    std::string error;
+    p.distribution = text.empty() ? std::nullopt : parse_delay_distribution(text, &error);
+    if (!text.empty() && !p.distribution) {
+      throw ApiError(422, "bad_distribution", error, "distribution");
+    }
+  } else if (b.has("delay")) {
+    p.distribution.reset();  // a delay alone asks for a fixed one
+  }
+  if (b.has("faults")) {
+    const JsonBody f = b.object("faults", {"error", "close", "reset", "status"});
+    if (f.has("error")) p.faults.error = f.number("error", 0, 1);
+    if (f.has("close")) p.faults.close = f.number("close", 0, 1);
+    if (f.has("reset")) p.faults.reset = f.number("reset", 0, 1);
+    if (f.has("status")) p.faults.error_status = static_cast<int>(f.integer("status", 100, 599));
+    if (p.faults.error + p.faults.close + p.faults.reset > 1 + 1e-9) {
+      throw ApiError(422, "out_of_range", "error, close and reset add up to more than 1", "faults");
+    }
+  }
   if (b.has("max_body_bytes")) {
     p.max_body_bytes = static_cast<size_t>(b.integer("max_body_bytes", 0, 1 << 30));
   }
@@ -170,6 +213,19 @@ RunBody run_from_body(const JsonBody& b, const DaemonConfig& c) {
   r.load.warmup = 0s;
   if (b.has("target")) {
     const std::string text = b.string("target");
+    // Only what HTTP allows in a request target goes on the wire (RFC 9112: visible ASCII):
+    // a NUL, a control byte, CR/LF or a byte past ASCII would be sent as given.
+    const auto bad = std::find_if(text.begin(), text.end(),
+                                  [](unsigned char ch) { return ch <= 0x20 || ch >= 0x7f; });
+    if (bad != text.end()) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(*bad));
+      throw ApiError(422, "bad_url",
+                     std::string("target: byte ") + hex + " at offset " +
+                         std::to_string(bad - text.begin()) +
+                         " is not allowed in a URL (visible ASCII only; percent-encode the rest)",
+                     "target");
+    }
     std::string error;
     auto url = parse_url(text, &error);
     if (!url) throw ApiError(422, "bad_url", "target: " + error, "target");
@@ -223,6 +279,11 @@ RunBody run_from_body(const JsonBody& b, const DaemonConfig& c) {
 
 ExperimentSpec experiment_from_body(const std::string& body, bool is_json, const DaemonConfig& c) {
   const std::string origin = "experiment";
+  try {
+    check_experiment_size(body, origin);
+  } catch (const ConfigError& e) {
+    throw ApiError(422, "over_limit", e.what(), "variants");
+  }
   // YAML is read byte for byte: names and keys that are not UTF-8 would reach the run store and
   // the answers, whose JSON cannot hold them. The body is refused up front, with JSON's own test.
   try {

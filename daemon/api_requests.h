@@ -44,6 +44,8 @@ class JsonBody {
   /// A duration string ("10s") in [lo, hi]; `limit_name` names `hi` in the refusal.
   std::chrono::nanoseconds duration(const std::string& key, std::chrono::nanoseconds lo,
                                     std::chrono::nanoseconds hi, const char* limit_name) const;
+  /// The object at `key`, its fields all in `allowed`; throws ApiError as the constructor.
+  JsonBody object(const std::string& key, std::initializer_list<std::string> allowed) const;
 
  private:
   nlohmann::json json_;
@@ -52,8 +54,10 @@ class JsonBody {
 /// PUT /api/v1/variant: {"kind", "threads", "workers", "pool_size", "stack_bytes"}.
 VariantSpec variant_from_body(const JsonBody& body);
 
-/// PUT /api/v1/upstream: {"delay", "max_delay", "body_bytes", "max_body_bytes"} applied over
-/// `current`; the result has delay <= max_delay and body_bytes <= max_body_bytes.
+/// PUT /api/v1/upstream: {"delay", "distribution", "faults", "max_delay", "body_bytes",
+/// "max_body_bytes"} applied over `current`; the result has delay <= max_delay and body_bytes <=
+/// max_body_bytes. `distribution` is DelayDistribution's text form, "" to go back to `delay`;
+/// `faults` is {"error", "close", "reset"} as fractions and "status".
 StubProfile upstream_from_body(const JsonBody& body, StubProfile current);
 
 /// What POST /api/v1/runs asks for.

@@ -1,3 +1,5 @@
+#include <filesystem>
+
 #include "core/duration.h"
 #include "daemon/api.h"
 #include "daemon/api_http.h"
@@ -21,6 +23,17 @@ json run_spec_json(const RunBody& r) {
           {"timeout", format_duration(r.load.timeout)}};
 }
 
+// Descriptors this process holds open now.
+uint64_t open_descriptors() {
+  std::error_code ec;
+  uint64_t n = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++n;
+  }
+  return n;
+}
+
 RunRecord find_run(const ApiContext& api, const httplib::Request& req) {
   const int64_t id = id_param(req, "run");
   auto run = api.store.run(id);
@@ -31,16 +44,30 @@ RunRecord find_run(const ApiContext& api, const httplib::Request& req) {
 void post_run(ApiContext& api, const httplib::Request& req, httplib::Response& res) {
   const JsonBody b = json_body(
       req, {"target", "path", "connections", "threads", "duration", "warmup", "rate", "timeout"});
-  const RunBody request = run_from_body(b, api.config());
+  const DaemonConfig config = api.config();
+  const RunBody request = run_from_body(b, config);
+  const auto admission = api.queue.admission();
+  admit_to_queue(api, config, 1, request.load.warmup + request.load.duration);
   RunRecord run;
   // Refused here, not failed later: a run this process could not hold is never queued.
+  // The daemon's own descriptors count too: those open now (stats regions, the store, the
+  // stub, API connections) and the API connections it may still accept.
+  const uint64_t held = open_descriptors() + static_cast<uint64_t>(config.api_max_connections);
+  const std::string held_what = "the daemon's own descriptors (" + std::to_string(held) +
+                                ": open now, and api.max_connections)";
   try {
     if (request.target) {
-      reserve_open_files(request.load.connections);
+      reserve_open_files(request.load.connections, held, held_what);
       run.label = request.target->to_string();
     } else {
-      api.host.check_connections(request.load.connections);
       const auto active = api.host.active();
+      if (active) {
+        reserve_open_files(
+            request.load.connections,
+            upstream_connections_at_most(active->spec, request.load.connections) + held,
+            "the upstream stub's side and " + held_what);
+      }
+      api.host.check_connections(request.load.connections);
       run.label = active ? active->spec.name() : "";
     }
   } catch (const RunError& e) {
@@ -49,7 +76,8 @@ void post_run(ApiContext& api, const httplib::Request& req, httplib::Response& r
   run.spec = run_spec_json(request);
   run.created_at = utc_now();
   run.id = api.store.add_run(run);
-  api.queue.submit(run.id, adhoc_run_job(api, request));
+  api.queue.submit(run.id, adhoc_run_job(api, request),
+                   request.load.warmup + request.load.duration);
   res.set_header("Location", "/api/v1/runs/" + std::to_string(run.id));
   reply(res, 201, show_run(api, *api.store.run(run.id), true));
 }
@@ -99,6 +127,21 @@ void delete_run(ApiContext& api, const httplib::Request& req, httplib::Response&
                  "id");
 }
 
+// DELETE /api/v1/runs?state=queued: every queued run at once.
+void cancel_queued(ApiContext& api, const httplib::Request& req, httplib::Response& res) {
+  for (const auto& [key, value] : req.params) {
+    if (key != "state") {
+      throw ApiError(400, "unknown_parameter", "unknown query parameter '" + key + "'", key);
+    }
+  }
+  if (req.get_param_value("state") != "queued") {
+    throw ApiError(400, "bad_parameter", "state must be 'queued' (the runs to cancel)", "state");
+  }
+  json ids = json::array();
+  for (const int64_t id : api.queue.cancel_queued()) ids.push_back(id);
+  reply(res, 200, {{"cancelled", ids}});
+}
+
 void run_report(ApiContext& api, const httplib::Request& req, httplib::Response& res) {
   bool wide = false;
   const std::string format = format_param(req, wide);
@@ -122,6 +165,7 @@ void get_run(ApiContext& api, const httplib::Request& req, httplib::Response& re
 void add_run_routes(httplib::Server& s, ApiContext& api) {
   s.Post("/api/v1/runs", wrap(api, post_run));
   s.Get("/api/v1/runs", wrap(api, list_runs));
+  s.Delete("/api/v1/runs", wrap(api, cancel_queued));
   s.Get(R"(/api/v1/runs/([^/]+))", wrap(api, get_run));
   s.Delete(R"(/api/v1/runs/([^/]+))", wrap(api, delete_run));
   s.Get(R"(/api/v1/runs/([^/]+)/report)", wrap(api, run_report));

@@ -66,7 +66,7 @@ void add_variant_routes(httplib::Server& s, ApiContext& api) {
 
   s.Put("/api/v1/variant", wrap([&api](const httplib::Request& req, httplib::Response& res) {
           const JsonBody body =
-              json_body(req, {"kind", "threads", "workers", "pool_size", "stack_bytes"});
+              json_body(req, {"kind", "threads", "workers", "pool_size", "stack_bytes", "accept"});
           reply(res, 200, active_json(api.host.switch_to(variant_from_body(body))));
         }));
 
@@ -81,7 +81,8 @@ void add_variant_routes(httplib::Server& s, ApiContext& api) {
 
   s.Put(
       "/api/v1/upstream", wrap([&api](const httplib::Request& req, httplib::Response& res) {
-        const JsonBody b = json_body(req, {"delay", "max_delay", "body_bytes", "max_body_bytes"});
+        const JsonBody b = json_body(
+            req, {"delay", "distribution", "faults", "max_delay", "body_bytes", "max_body_bytes"});
         const UpstreamRoute route = api.host.upstream();
         const StubProfile p = upstream_from_body(b, route.builtin ? *route.builtin : StubProfile{});
         if (!route.builtin) {

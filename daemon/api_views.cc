@@ -8,7 +8,10 @@ namespace iolab {
 using nlohmann::json;
 
 json variant_json(const VariantSpec& v) {
-  json j = {{"kind", v.kind}, {"name", v.name()}, {"workers", v.workers}};
+  json j = {{"kind", v.kind},
+            {"name", v.name()},
+            {"workers", v.workers},
+            {"accept", std::string(accept_mode_name(v.accept))}};
   if (v.kind == "threads") j["threads"] = v.threads;
   if (v.kind == "async") j["pool_size"] = v.pool_size;
   if (v.kind.rfind("fiber", 0) == 0) j["stack_bytes"] = v.stack_bytes;
@@ -16,10 +19,17 @@ json variant_json(const VariantSpec& v) {
 }
 
 json profile_json(const StubProfile& p) {
-  return {{"delay", format_duration(p.delay)},
-          {"max_delay", format_duration(p.max_delay)},
-          {"body_bytes", p.body_bytes},
-          {"max_body_bytes", p.max_body_bytes}};
+  json j = {{"delay", format_duration(p.delay)},
+            {"max_delay", format_duration(p.max_delay)},
+            {"body_bytes", p.body_bytes},
+            {"max_body_bytes", p.max_body_bytes},
+            {"faults",
+             {{"error", p.faults.error},
+              {"close", p.faults.close},
+              {"reset", p.faults.reset},
+              {"status", p.faults.error_status}}}};
+  if (p.distribution) j["distribution"] = p.distribution->to_string();
+  return j;
 }
 
 json usage_json(const ProcessUsage& u) {
@@ -39,10 +49,12 @@ ProcessUsage usage_from_json(const json& j) {
 }
 
 json row_to_json(const ReportRow& row) {
-  return {{"measured", result_to_json(row.result)},
-          {"bound_rps", row.bound_rps},
-          {"usage", row.usage ? usage_json(*row.usage) : json(nullptr)},
-          {"worker_restarts", row.worker_restarts}};
+  json j = {{"measured", result_to_json(row.result)},
+            {"bound_rps", row.bound_rps},
+            {"usage", row.usage ? usage_json(*row.usage) : json(nullptr)},
+            {"worker_restarts", row.worker_restarts}};
+  if (row.server) j["server"] = server_layers_to_json(*row.server);
+  return j;
 }
 
 std::optional<ReportRow> row_from_run(const RunRecord& run) {
@@ -54,6 +66,7 @@ std::optional<ReportRow> row_from_run(const RunRecord& run) {
     if (run.result.contains("usage") && run.result["usage"].is_object()) {
       row.usage = usage_from_json(run.result["usage"]);
     }
+    if (run.result.contains("server")) row.server = server_layers_from_json(run.result["server"]);
     return row;
   } catch (const std::exception&) {
     return std::nullopt;

@@ -8,12 +8,15 @@
 #include <sstream>
 
 #include "core/duration.h"
+#include "lab/experiment.h"
 #include "lab/yaml_reader.h"
 
 namespace iolab {
 namespace {
 
 constexpr int kMaxConnectionsCeiling = 100000;
+constexpr int kMaxApiConnectionsCeiling = 65536;
+constexpr int kMaxQueuedRunsCeiling = 100000;
 constexpr size_t kMaxBodyBytesCeiling = 1ull << 30;
 
 std::optional<uint32_t> ipv4(const std::string& text) {
@@ -59,8 +62,12 @@ namespace {
 
 // api: where the REST API listens and its token.
 void read_api(const YamlReader& r, const YAML::Node& api, DaemonConfig& config) {
-  r.require_map(api, "api", {"listen", "token_file"});
+  r.require_map(api, "api", {"listen", "token_file", "max_connections"});
   if (api["listen"]) config.api_listen = r.endpoint(api["listen"], "api.listen");
+  if (api["max_connections"]) {
+    config.api_max_connections = static_cast<int>(
+        r.integer(api["max_connections"], "api.max_connections", 1, kMaxApiConnectionsCeiling));
+  }
   if (api["token_file"]) config.token_file = r.scalar(api["token_file"], "api.token_file");
   if (!config.api_listen.is_loopback() && config.token_file.empty()) {
     r.fail(api["listen"], "api.listen",
@@ -85,7 +92,8 @@ void read_variant(const YamlReader& r, const YAML::Node& variant, DaemonConfig& 
 // upstream.profile: the built-in stub's delays and sizes.
 void read_profile(const YamlReader& r, const YAML::Node& profile, StubProfile& p) {
   r.require_map(profile, "upstream.profile",
-                {"delay", "max_delay", "body_bytes", "max_body_bytes"});
+                {"delay", "distribution", "faults", "max_delay", "body_bytes", "max_body_bytes"});
+  read_delays_and_faults(r, profile, "upstream.profile", p);
   if (profile["delay"]) p.delay = r.duration(profile["delay"], "upstream.profile.delay", true);
   if (profile["max_delay"]) {
     p.max_delay = r.duration(profile["max_delay"], "upstream.profile.max_delay", true);
@@ -127,7 +135,9 @@ void read_upstream(const YamlReader& r, const YAML::Node& up, DaemonConfig& conf
 
 // load: what a client may ask of the load engine.
 void read_load(const YamlReader& r, const YAML::Node& load, DaemonConfig& config) {
-  r.require_map(load, "load", {"allowed_targets", "max_connections", "max_duration"});
+  r.require_map(
+      load, "load",
+      {"allowed_targets", "max_connections", "max_duration", "max_queued_runs", "max_queued_time"});
   if (const auto targets = load["allowed_targets"]) {
     if (!targets.IsSequence()) r.fail(targets, "load.allowed_targets", "expected a list");
     config.allowed_targets.clear();
@@ -147,6 +157,13 @@ void read_load(const YamlReader& r, const YAML::Node& load, DaemonConfig& config
   }
   if (load["max_duration"]) {
     config.max_duration = r.duration(load["max_duration"], "load.max_duration", false);
+  }
+  if (load["max_queued_runs"]) {
+    config.max_queued_runs = static_cast<int>(
+        r.integer(load["max_queued_runs"], "load.max_queued_runs", 1, kMaxQueuedRunsCeiling));
+  }
+  if (load["max_queued_time"]) {
+    config.max_queued_time = r.duration(load["max_queued_time"], "load.max_queued_time", false);
   }
 }
 

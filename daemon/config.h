@@ -18,6 +18,7 @@ using namespace std::chrono_literals;
 struct DaemonConfig {
   Endpoint api_listen{"127.0.0.1", 7070};      ///< api.listen; port 0 picks a free port.
   std::string token_file;                      ///< api.token_file; required off loopback.
+  int api_max_connections = 512;               ///< api.max_connections: past it, 503.
   std::string state_dir = "./iolab-state";     ///< state_dir: the SQLite run store lives here.
   Endpoint variant_listen{"127.0.0.1", 0};     ///< variant.listen
   std::optional<VariantSpec> variant_default;  ///< variant.default; none: no variant at start.
@@ -26,8 +27,10 @@ struct DaemonConfig {
   StubProfile upstream_profile;                ///< upstream.profile
   /// load.allowed_targets: IPv4 literals, CIDR blocks ("127.0.0.0/8") or "localhost".
   std::vector<std::string> allowed_targets{"127.0.0.0/8"};
-  int max_connections = 10000;                    ///< load.max_connections
-  std::chrono::nanoseconds max_duration = 10min;  ///< load.max_duration (warm-up included)
+  int max_connections = 10000;                     ///< load.max_connections
+  std::chrono::nanoseconds max_duration = 10min;   ///< load.max_duration (warm-up included)
+  int max_queued_runs = 1000;                      ///< load.max_queued_runs: past it, 429.
+  std::chrono::nanoseconds max_queued_time = 24h;  ///< load.max_queued_time: their total length.
 };
 
 /// Reads a config file. Throws ConfigError "file:line: key: message" for an unknown key, a bad

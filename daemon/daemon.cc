@@ -1,22 +1,22 @@
 #include "daemon/daemon.h"
 
-#include <httplib.h>
+#include <sys/stat.h>
 
+#include <cstdio>
 #include <fstream>
+#include <iostream>
 
 #include "core/duration.h"
 #include "core/errors.h"
 #include "daemon/api.h"
+#include "daemon/api_http.h"
+#include "daemon/api_server.h"
 #include "daemon/metrics.h"
+#include "daemon/run_jobs.h"
 #include "daemon/variant_host.h"
 
 namespace iolab {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-// How long start() waits for the API's thread to enter its accept loop.
-constexpr auto kServerStartTimeout = std::chrono::seconds(10);
 
 std::string read_token(const DaemonConfig& config) {
   if (config.token_file.empty()) {
@@ -26,13 +26,25 @@ std::string read_token(const DaemonConfig& config) {
     }
     return "";
   }
+  struct stat st {};
+  if (::stat(config.token_file.c_str(), &st) != 0) {
+    throw StartError("api.token_file: cannot read " + config.token_file);
+  }
+  // A secret every local user can read is no secret (as ssh refuses such keys).
+  if ((st.st_mode & S_IROTH) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    throw StartError("api.token_file: " + config.token_file + " is readable by every user (mode " +
+                     mode + "); chmod o-r it (600 or 640)");
+  }
   std::ifstream in(config.token_file);
   if (!in) throw StartError("api.token_file: cannot read " + config.token_file);
   std::string token;
   std::getline(in, token);
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) {
-    token.pop_back();
-  }
+  // Whitespace around the token is the file's, not the token's: `Bearer TOKEN` carries none.
+  const auto first = token.find_first_not_of(" \t\r\n\v\f");
+  const auto last = token.find_last_not_of(" \t\r\n\v\f");
+  token = first == std::string::npos ? "" : token.substr(first, last - first + 1);
   if (token.empty()) throw StartError("api.token_file: " + config.token_file + " is empty");
   return token;
 }
@@ -55,7 +67,6 @@ uint16_t Daemon::start() {
   }
   metrics_ = std::make_unique<DaemonMetrics>(IOLAB_VERSION, IOLAB_GIT_REVISION);
   store_ = metrics_->count_runs(std::move(store_));
-  store_->interrupt_unfinished(utc_now());
   history_ = std::make_unique<History>(*store_);
 
   host_ = std::make_unique<VariantHost>(config_, executable_, *metrics_);
@@ -63,36 +74,19 @@ uint16_t Daemon::start() {
   queue_ = std::make_unique<RunQueue>(*store_);
   api_ = std::make_unique<ApiContext>(ApiContext{*host_, *queue_, *store_, *history_, *metrics_,
                                                  [this] { return config(); }, executable_, token_});
-  server_ = std::make_unique<httplib::Server>();
-  install_api(*server_, *api_);
-  const int port = config_.api_listen.port == 0
-                       ? server_->bind_to_any_port(config_.api_listen.host)
-                       : (server_->bind_to_port(config_.api_listen.host, config_.api_listen.port)
-                              ? config_.api_listen.port
-                              : -1);
-  if (port <= 0) {
+  // Before the API answers: a client sees the runs a dead daemon left as they now are.
+  for (const auto& line : recover_runs(*api_)) std::cerr << "iolab: " << line << "\n";
+  ApiServerLimits limits;
+  limits.max_connections = config_.api_max_connections;
+  limits.max_body_bytes = kMaxBodyBytes;
+  server_ = std::make_unique<ApiServer>(limits);
+  install_api(server_->routes(), *api_);
+  try {
+    port_ = server_->bind(config_.api_listen);
+    server_->start();
+  } catch (const StartError&) {
     stop();
-    throw StartError("api.listen: cannot bind " + config_.api_listen.to_string());
-  }
-  port_ = static_cast<uint16_t>(port);
-  server_thread_ = std::jthread([this] {
-    server_->listen_after_bind();
-    server_done_ = true;
-  });
-  // httplib's stop() does nothing until its thread has entered the accept loop: a stop() in
-  // that window would be lost and the join below would wait forever. Return only once it
-  // runs, so that stop() works at any moment after start() returned.
-  const auto deadline = Clock::now() + kServerStartTimeout;
-  while (!server_->is_running() && !server_done_) {
-    if (Clock::now() > deadline) {
-      stop();
-      throw StartError("api.listen: the API server did not start");
-    }
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-  if (server_done_) {
-    stop();
-    throw StartError("api.listen: the API server ended at start");
+    throw;
   }
   return port_;
 }
@@ -103,7 +97,6 @@ void Daemon::stop() {
   // The running run first: its partial result is saved while the rest shuts down.
   if (queue_) queue_->stop();
   if (server_) server_->stop();
-  if (server_thread_.joinable()) server_thread_.join();
   if (host_) host_->stop();
 }
 
@@ -121,6 +114,7 @@ std::vector<std::string> Daemon::reload(const DaemonConfig& next) {
     };
     keep(next.api_listen.to_string() == config_.api_listen.to_string(), "api.listen");
     keep(next.token_file == config_.token_file, "api.token_file");
+    keep(next.api_max_connections == config_.api_max_connections, "api.max_connections");
     keep(next.state_dir == config_.state_dir, "state_dir");
     keep(next.variant_listen.to_string() == config_.variant_listen.to_string(), "variant.listen");
     keep(next.upstream_listen.to_string() == config_.upstream_listen.to_string(),
@@ -140,6 +134,15 @@ std::vector<std::string> Daemon::reload(const DaemonConfig& next) {
       config_.max_duration = next.max_duration;
       log.push_back("load.max_duration: applied (" + format_duration(next.max_duration) + ")");
     }
+    if (next.max_queued_runs != config_.max_queued_runs) {
+      config_.max_queued_runs = next.max_queued_runs;
+      log.push_back("load.max_queued_runs: applied (" + std::to_string(next.max_queued_runs) + ")");
+    }
+    if (next.max_queued_time != config_.max_queued_time) {
+      config_.max_queued_time = next.max_queued_time;
+      log.push_back("load.max_queued_time: applied (" + format_duration(next.max_queued_time) +
+                    ")");
+    }
   }
   // Without the config lock: a stub restart may wait for a variant switch in progress.
   if (auto line = reload_upstream(next.upstream_profile)) log.push_back(std::move(*line));
@@ -150,10 +153,7 @@ std::vector<std::string> Daemon::reload(const DaemonConfig& next) {
 std::optional<std::string> Daemon::reload_upstream(const StubProfile& p) {
   const DaemonConfig current = config();
   const StubProfile& old = current.upstream_profile;
-  if (p.delay == old.delay && p.max_delay == old.max_delay && p.body_bytes == old.body_bytes &&
-      p.max_body_bytes == old.max_body_bytes) {
-    return std::nullopt;
-  }
+  if (p == old) return std::nullopt;
   if (current.upstream_url) {
     return "upstream.profile: not applied (upstream.url names an external upstream)";
   }
@@ -167,7 +167,7 @@ std::optional<std::string> Daemon::reload_upstream(const StubProfile& p) {
   }
   const std::lock_guard lock(config_mutex_);
   config_.upstream_profile = p;
-  return "upstream.profile: applied (delay " + format_duration(p.delay) + ")";
+  return "upstream.profile: applied (delay " + p.delays().to_string() + ")";
 }
 
 std::vector<NightResult> Daemon::nights(const std::string& scenario) const {

@@ -16,11 +16,8 @@
 #include "store/run_store.h"
 #include "variants/stub.h"
 
-namespace httplib {
-class Server;
-}
-
 namespace iolab {
+class ApiServer;
 class DaemonMetrics;
 class VariantHost;
 struct ApiContext;
@@ -43,7 +40,8 @@ class Daemon {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
-  /// Opens the store (runs left queued or running by a dead daemon become interrupted), reads
+  /// Opens the store (a run a dead daemon left running becomes interrupted, its queued runs are
+  /// queued again: recover_runs(), each logged on stderr), reads
   /// the token, starts the stub, the default variant, the run queue and the REST API, and
   /// returns the API's bound port once the API accepts connections. Throws StartError. Call
   /// once.
@@ -93,9 +91,7 @@ class Daemon {
   std::unique_ptr<VariantHost> host_;
   std::unique_ptr<RunQueue> queue_;
   std::unique_ptr<ApiContext> api_;
-  std::unique_ptr<httplib::Server> server_;
-  std::jthread server_thread_;
-  std::atomic<bool> server_done_{false};
+  std::unique_ptr<ApiServer> server_;
   uint16_t port_ = 0;
   bool stopped_ = false;
   // Guards config_ against reload().

@@ -135,6 +135,9 @@ std::vector<MetricFamily> variant_families(const MetricsSnapshot& s) {
       family("iolab_server_inflight_requests", "Requests being handled now.", MetricType::Gauge);
   auto connections =
       family("iolab_server_open_connections", "Client connections open now.", MetricType::Gauge);
+  auto pool_threads =
+      family("iolab_server_pool_threads",
+             "threads:N's pool threads, by state (busy: running a request).", MetricType::Gauge);
   auto rss = family("iolab_variant_resident_memory_bytes",
                     "Resident memory of the active variant's workers.", MetricType::Gauge);
   auto threads = family("iolab_variant_threads", "Threads of the active variant's workers.",
@@ -164,6 +167,15 @@ std::vector<MetricFamily> variant_families(const MetricsSnapshot& s) {
         value_metric(MetricType::Gauge, static_cast<double>(v.stats.inflight), by_variant()));
     connections.metric.push_back(value_metric(
         MetricType::Gauge, static_cast<double>(v.stats.open_connections), by_variant()));
+    if (v.stats.pool_threads > 0) {
+      const uint64_t busy = std::min(v.stats.pool_busy, v.stats.pool_threads);
+      for (const auto& [state, n] :
+           {std::pair{"busy", busy}, std::pair{"idle", v.stats.pool_threads - busy}}) {
+        pool_threads.metric.push_back(
+            value_metric(MetricType::Gauge, static_cast<double>(n),
+                         {label("state", state), label("variant", v.variant)}));
+      }
+    }
     cpu.metric.push_back(
         value_metric(MetricType::Counter, static_cast<double>(v.stats.cpu_ns) / 1e9, by_variant()));
     restarts.metric.push_back(
@@ -176,8 +188,8 @@ std::vector<MetricFamily> variant_families(const MetricsSnapshot& s) {
         value_metric(MetricType::Gauge, static_cast<double>(usage.threads), by_variant()));
   }
 
-  return present({&total, &queue, &upstream, &pool, &requests, &inflight, &connections, &rss,
-                  &threads, &cpu, &restarts});
+  return present({&total, &queue, &upstream, &pool, &requests, &inflight, &connections,
+                  &pool_threads, &rss, &threads, &cpu, &restarts});
 }
 
 // The load engine's runs, by scenario and target.
@@ -209,6 +221,20 @@ std::vector<MetricFamily> lab_families(const MetricsSnapshot& s) {
       family("iolab_stub_request_duration_seconds",
              "Upstream stub time from request head read to answer written.", MetricType::Histogram);
   if (s.stub) stub.metric.push_back(histogram_metric(*s.stub, {}));
+  auto stub_delay = family("iolab_stub_delay_seconds",
+                           "The delay the upstream stub gave each request (drawn or asked for).",
+                           MetricType::Histogram);
+  if (s.stub_delays) stub_delay.metric.push_back(histogram_metric(*s.stub_delays, {}));
+  auto stub_answers = family("iolab_stub_answers_total",
+                             "Upstream stub requests whose delay ended, by fault (none: answered).",
+                             MetricType::Counter);
+  if (s.stub) {
+    for (size_t i = 0; i < kStubFaultCount; ++i) {
+      stub_answers.metric.push_back(
+          value_metric(MetricType::Counter, static_cast<double>(s.stub_faults[i]),
+                       {label("fault", std::string(kStubFaultNames[i]))}));
+    }
+  }
 
   auto regression =
       family("iolab_regression", "1 for a measure the latest night flagged as regressed.",
@@ -219,7 +245,7 @@ std::vector<MetricFamily> lab_families(const MetricsSnapshot& s) {
         {label("measure", r.measure), label("scenario", r.scenario), label("variant", r.variant)}));
   }
 
-  return present({&stub, &regression});
+  return present({&stub, &stub_delay, &stub_answers, &regression});
 }
 
 }  // namespace
@@ -258,9 +284,35 @@ DaemonMetrics::~DaemonMetrics() = default;
 
 std::shared_ptr<StatsRegion> DaemonMetrics::region_for(const std::string& variant) {
   const std::lock_guard lock(mutex_);
-  auto& region = regions_[variant];
-  if (!region) region = StatsRegion::create();
+  Region& r = regions_[variant];
+  if (!r.region) r.region = StatsRegion::create();
+  r.used = ++clock_;
+  std::shared_ptr<StatsRegion> region = r.region;
+  retire();
   return region;
+}
+
+void DaemonMetrics::retire() {
+  while (regions_.size() > kMaxVariantRegions) {
+    auto oldest = regions_.end();
+    for (auto it = regions_.begin(); it != regions_.end(); ++it) {
+      // Held by a worker set (or being handed to one): still publishing, kept.
+      if (it->second.region.use_count() > 1) continue;
+      if (oldest == regions_.end() || it->second.used < oldest->second.used) oldest = it;
+    }
+    if (oldest == regions_.end()) break;
+    regions_.erase(oldest);
+  }
+  while (load_.size() > kMaxLoadSeries) {
+    auto oldest = load_used_.end();
+    for (auto it = load_used_.begin(); it != load_used_.end(); ++it) {
+      if (live_key_ == it->first) continue;
+      if (oldest == load_used_.end() || it->second < oldest->second) oldest = it;
+    }
+    if (oldest == load_used_.end()) break;
+    load_.erase(oldest->first);
+    load_used_.erase(oldest);
+  }
 }
 
 std::unique_ptr<RunStore> DaemonMetrics::count_runs(std::unique_ptr<RunStore> store) {
@@ -277,6 +329,8 @@ void DaemonMetrics::begin_load(const std::string& scenario, const std::string& t
   auto& l = load_[*live_key_];
   l.scenario = scenario;
   l.target = target;
+  load_used_[*live_key_] = ++clock_;
+  retire();
 }
 
 void DaemonMetrics::end_load(const LoadResult* result, const LoadProgress& progress) {
@@ -298,11 +352,11 @@ MetricsSnapshot DaemonMetrics::snapshot(const std::optional<std::string>& active
                                         const std::optional<ProcessUsage>& usage) const {
   MetricsSnapshot s;
   const std::lock_guard lock(mutex_);
-  for (const auto& [name, region] : regions_) {
+  for (const auto& [name, r] : regions_) {
     VariantMetrics v;
     v.variant = name;
-    v.stats = region->sum();
-    v.restarts = region->layout().restarts.load(std::memory_order_relaxed);
+    v.stats = r.region->sum();
+    v.restarts = r.region->layout().restarts.load(std::memory_order_relaxed);
     if (active == name) v.usage = usage;
     s.variants.push_back(std::move(v));
   }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -10,6 +11,7 @@
 
 #include "loadgen/engine.h"
 #include "store/run_store.h"
+#include "variants/stub_profile.h"
 #include "workers/process_usage.h"
 #include "workers/shared_stats.h"
 
@@ -44,7 +46,9 @@ struct LoadMetrics {
 struct MetricsSnapshot {
   std::vector<VariantMetrics> variants;
   std::vector<LoadMetrics> load;
-  std::optional<CoarseHistogram> stub;  ///< The built-in stub, when it runs.
+  std::optional<CoarseHistogram> stub;                  ///< The built-in stub, when it runs.
+  std::optional<CoarseHistogram> stub_delays;           ///< The delays it served.
+  std::array<uint64_t, kStubFaultCount> stub_faults{};  ///< Its answers by StubFault.
   /// Nightly regressions flagged on the latest night: iolab_regression{scenario,variant,measure}.
   struct Regression {
     std::string scenario, variant, measure;
@@ -59,9 +63,16 @@ std::vector<prometheus::MetricFamily> to_families(const MetricsSnapshot& snapsho
 /// The text exposition format of `families` (prometheus-cpp's TextSerializer).
 std::string serialize(const std::vector<prometheus::MetricFamily>& families);
 
-/// The daemon's metrics: one shared-memory stats region per variant name (kept for the
-/// daemon's life, so counters stay monotonic across worker restarts and variant switches),
-/// the load engine's per-(scenario, target) totals, runs by state and build info.
+/// The most variant names with a stats region, and the most (scenario, target) load series,
+/// kept at once: past them the least recently used one that no worker holds is retired (its
+/// series leave the scrape; should it come back, its counters start again from zero, which
+/// Prometheus reads as a reset). Each region holds one descriptor.
+inline constexpr size_t kMaxVariantRegions = 32;
+inline constexpr size_t kMaxLoadSeries = 64;
+
+/// The daemon's metrics: one shared-memory stats region per variant name (kept while it is
+/// used, so counters stay monotonic across worker restarts and variant switches), the load
+/// engine's per-(scenario, target) totals, runs by state and build info; both bounded above.
 ///
 /// Nothing here is on a request path: variants record into core histograms in their own
 /// processes, and this reads what they publish at scrape time. Thread-safe.
@@ -78,7 +89,9 @@ class DaemonMetrics {
   /// Wraps `store` so that every run entering a state counts in iolab_runs_total{state}.
   std::unique_ptr<RunStore> count_runs(std::unique_ptr<RunStore> store);
 
-  /// A run starts loading `target` in `scenario`; `progress` stays valid until end_load().
+  /// A run starts loading `target` (a variant name, or a target's host:port: never a URL, whose
+  /// paths would make the series unbounded) in `scenario`; `progress` stays valid until
+  /// end_load().
   void begin_load(const std::string& scenario, const std::string& target,
                   const LoadProgress* progress);
   /// The run begun last ended with `result` (its histogram is added) and `progress` (its
@@ -104,9 +117,18 @@ class DaemonMetrics {
     auto operator<=>(const LoadKey&) const = default;
   };
 
+  // Retires the least recently used entries past the caps (under mutex_).
+  void retire();
+
   mutable std::mutex mutex_;
-  std::map<std::string, std::shared_ptr<StatsRegion>> regions_;
+  uint64_t clock_ = 0;  // Orders uses, for retirement.
+  struct Region {
+    std::shared_ptr<StatsRegion> region;
+    uint64_t used = 0;
+  };
+  std::map<std::string, Region> regions_;
   std::map<LoadKey, LoadMetrics> load_;
+  std::map<LoadKey, uint64_t> load_used_;
   std::optional<LoadKey> live_key_;
   const LoadProgress* live_ = nullptr;
   std::shared_ptr<prometheus::Registry> registry_;

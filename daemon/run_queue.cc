@@ -2,6 +2,9 @@
 
 #include <malloc.h>
 
+#include <cmath>
+#include <iostream>
+
 #include "core/duration.h"
 
 namespace iolab {
@@ -40,16 +43,41 @@ RunQueue::RunQueue(RunStore& store)
 
 RunQueue::~RunQueue() { stop(); }
 
-void RunQueue::submit(int64_t id, Job job) {
+void RunQueue::submit(int64_t id, Job job, std::chrono::nanoseconds length) {
   {
     const std::lock_guard lock(mutex_);
     if (stopped_) {
       mark_cancelled(id);
       return;
     }
-    queue_.push_back(Entry{id, std::move(job)});
+    queue_.push_back(Entry{id, std::move(job), length});
   }
   wake_.notify_all();
+}
+
+std::pair<size_t, std::chrono::nanoseconds> RunQueue::queued() const {
+  const std::lock_guard lock(mutex_);
+  std::chrono::nanoseconds total{};
+  for (const Entry& e : queue_) total += e.length;
+  return {queue_.size(), total};
+}
+
+int RunQueue::seconds_to_next_end() const {
+  const std::lock_guard lock(mutex_);
+  if (!running_id_) return 1;
+  const auto left = running_length_ - (std::chrono::steady_clock::now() - running_since_);
+  return std::max(1, static_cast<int>(std::ceil(to_seconds(left))));
+}
+
+std::vector<int64_t> RunQueue::cancel_queued() {
+  const std::lock_guard lock(mutex_);
+  std::vector<int64_t> ids;
+  for (const Entry& e : queue_) {
+    ids.push_back(e.id);
+    mark_cancelled(e.id);
+  }
+  queue_.clear();
+  return ids;
 }
 
 RunQueue::Cancel RunQueue::cancel(int64_t id) {
@@ -79,6 +107,13 @@ std::optional<nlohmann::json> RunQueue::progress(int64_t id) const {
   return live_.to_json();
 }
 
+std::optional<RunRecord> RunQueue::unsaved(int64_t id) const {
+  const std::lock_guard lock(unsaved_mutex_);
+  const auto it = unsaved_.find(id);
+  if (it == unsaved_.end()) return std::nullopt;
+  return it->second.run;
+}
+
 void RunQueue::stop() {
   if (!thread_.joinable()) return;
   {
@@ -90,25 +125,83 @@ void RunQueue::stop() {
   thread_.request_stop();
   wake_.notify_all();
   thread_.join();
+  flush_unsaved();
+  const std::lock_guard lock(unsaved_mutex_);
+  for (const auto& [id, held] : unsaved_) {
+    std::cerr << "iolab: run " << id << ": not stored, the run store still has no room ("
+              << held.why << "); its result is lost with this process\n";
+  }
 }
 
 void RunQueue::mark_cancelled(int64_t id) {
-  auto run = store_.run(id);
+  std::optional<RunRecord> run;
+  try {
+    run = store_.run(id);
+  } catch (const std::exception&) {
+    return;
+  }
   if (!run || is_final(run->state)) return;
   run->state = RunState::kCancelled;
   run->finished_at = utc_now();
-  store_.update_run(*run);
+  if (auto why = try_store(*run)) hold(*run, *why);
+}
+
+std::optional<std::string> RunQueue::try_store(const RunRecord& run) {
+  try {
+    store_.update_run(run);
+    return std::nullopt;
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+void RunQueue::hold(RunRecord run, const std::string& why) {
+  if (run.state == RunState::kDone) run.state = RunState::kFailed;
+  const std::string original = run.error.empty() ? "" : " (" + run.error + ")";
+  run.error = why + ": the run's end could not be stored" + original +
+              "; it is held in memory and stored once the store has room again";
+  std::cerr << "iolab: run " << run.id << ": " << run.error << "\n";
+  const std::lock_guard lock(unsaved_mutex_);
+  unsaved_[run.id] = Held{std::move(run), why};
+}
+
+bool RunQueue::has_unsaved() const {
+  const std::lock_guard lock(unsaved_mutex_);
+  return !unsaved_.empty();
+}
+
+void RunQueue::flush_unsaved() {
+  const std::lock_guard lock(unsaved_mutex_);
+  for (auto it = unsaved_.begin(); it != unsaved_.end();) {
+    RunRecord run = it->second.run;
+    run.error = "the run store had no room when the run ended (" + it->second.why +
+                "); its result was held in memory and stored at " + utc_now();
+    if (try_store(run)) return;  // Still no room: the rest waits too.
+    std::cerr << "iolab: run " << run.id << ": stored, the run store has room again\n";
+    it = unsaved_.erase(it);
+  }
 }
 
 void RunQueue::loop(std::stop_token stop) {
+  // How often runs the store refused are written again.
+  constexpr auto kStoreRetry = std::chrono::seconds(1);
   while (!stop.stop_requested()) {
+    flush_unsaved();
     Entry entry;
     {
       std::unique_lock lock(mutex_);
-      if (!wake_.wait(lock, stop, [this] { return !queue_.empty(); })) return;
+      const auto ready = [this] { return !queue_.empty(); };
+      if (has_unsaved()) {
+        if (!wake_.wait_for(lock, stop, kStoreRetry, ready)) continue;
+      } else if (!wake_.wait(lock, stop, ready)) {
+        return;
+      }
+      if (stop.stop_requested()) return;
       entry = std::move(queue_.front());
       queue_.pop_front();
       running_id_ = entry.id;
+      running_length_ = entry.length;
+      running_since_ = std::chrono::steady_clock::now();
       running_stop_ = std::stop_source();
       live_.reset();
     }
@@ -134,11 +227,24 @@ void RunQueue::execute(Entry entry, std::stop_token shutdown) {
   // Shutdown stops the running run the same way a cancel does.
   const std::stop_callback on_shutdown(shutdown, [&run_stop] { run_stop.request_stop(); });
 
-  auto record = store_.run(entry.id);
+  std::optional<RunRecord> record;
+  try {
+    record = store_.run(entry.id);
+  } catch (const std::exception& e) {
+    std::cerr << "iolab: run " << entry.id << ": not started, the run store failed: " << e.what()
+              << "\n";
+    return;
+  }
   if (!record) return;
   record->state = RunState::kRunning;
   record->started_at = utc_now();
-  store_.update_run(*record);
+  // A run whose start cannot be stored does not start: its result would have nowhere to go.
+  if (auto why = try_store(*record)) {
+    record->state = RunState::kFailed;
+    record->finished_at = utc_now();
+    hold(*record, *why);
+    return;
+  }
 
   try {
     record->result = entry.job(run_stop.get_token(), live_, *record);
@@ -148,7 +254,7 @@ void RunQueue::execute(Entry entry, std::stop_token shutdown) {
     record->error = e.what();
   }
   record->finished_at = utc_now();
-  store_.update_run(*record);
+  if (auto why = try_store(*record)) hold(*record, *why);
 }
 
 }  // namespace iolab

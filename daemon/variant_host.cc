@@ -203,7 +203,13 @@ VariantHost::Scrape VariantHost::scrape() const {
     s.active = active_->name();
     s.pids = supervisor_->pids();
   }
-  if (stub_) s.stub = coarsen(stub_->latency());
+  if (stub_) {
+    s.stub = coarsen(stub_->latency());
+    s.stub_delays = coarsen(stub_->delays());
+    for (size_t i = 0; i < kStubFaultCount; ++i) {
+      s.stub_faults[i] = stub_->faults(static_cast<StubFault>(i));
+    }
+  }
   return s;
 }
 

@@ -79,6 +79,8 @@ class VariantHost {
     std::optional<std::string> active;
     std::vector<pid_t> pids;
     std::optional<CoarseHistogram> stub;
+    std::optional<CoarseHistogram> stub_delays;           ///< The delays the stub served.
+    std::array<uint64_t, kStubFaultCount> stub_faults{};  ///< Its answers by StubFault.
   };
   Scrape scrape() const;
 

@@ -178,6 +178,7 @@ std::vector<ReportRow> rows_from_report_json(const json& j) {
         usage.cpu_seconds = u.value("cpu_seconds", 0.0);
         row.usage = usage;
       }
+      if (r.contains("server")) row.server = server_layers_from_json(r["server"]);
       rows.push_back(std::move(row));
     } catch (const ResultJsonError& e) {
       throw ResultJsonError("row " + std::to_string(i) + ": " + e.what());

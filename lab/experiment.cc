@@ -21,10 +21,48 @@ constexpr int kMaxLoadThreads = 256;
 
 namespace {
 
-// upstream: the built-in stub's delay and answer size.
+// A probability of `faults`: 1% or 0.01, 0 allowed.
+double fault_share(const YamlReader& r, const YAML::Node& node, const std::string& key) {
+  const std::string text = r.scalar(node, key);
+  if (text == "0" || text == "0%") return 0;
+  return r.percent(node, key, 1);
+}
+
+}  // namespace
+
+void read_delays_and_faults(const YamlReader& r, const YAML::Node& node, const std::string& prefix,
+                            StubProfile& profile) {
+  if (const auto d = node["distribution"]) {
+    if (node["delay"]) {
+      r.fail(d, prefix + ".distribution", "give delay or distribution, not both");
+    }
+    std::string error;
+    profile.distribution = parse_delay_distribution(r.scalar(d, prefix + ".distribution"), &error);
+    if (!profile.distribution) r.fail(d, prefix + ".distribution", error);
+  }
+  if (const auto f = node["faults"]) {
+    const std::string key = prefix + ".faults";
+    r.require_map(f, key, {"error", "close", "reset", "status"});
+    StubFaults& faults = profile.faults;
+    if (f["error"]) faults.error = fault_share(r, f["error"], key + ".error");
+    if (f["close"]) faults.close = fault_share(r, f["close"], key + ".close");
+    if (f["reset"]) faults.reset = fault_share(r, f["reset"], key + ".reset");
+    if (f["status"]) {
+      faults.error_status = static_cast<int>(r.integer(f["status"], key + ".status", 100, 599));
+    }
+    if (faults.error + faults.close + faults.reset > 1 + 1e-9) {
+      r.fail(f, key, "error, close and reset add up to more than 100 %");
+    }
+  }
+}
+
+namespace {
+
+// upstream: the built-in stub's delays, faults and answer size.
 void read_upstream(const YamlReader& r, const YAML::Node& up, StubProfile& upstream) {
-  r.require_map(up, "upstream", {"delay", "body_bytes"});
+  r.require_map(up, "upstream", {"delay", "distribution", "faults", "body_bytes"});
   if (up["delay"]) upstream.delay = r.duration(up["delay"], "upstream.delay");
+  read_delays_and_faults(r, up, "upstream", upstream);
   if (up["body_bytes"]) {
     upstream.body_bytes =
         static_cast<size_t>(r.integer(up["body_bytes"], "upstream.body_bytes", 0, 16 << 20));
@@ -42,7 +80,7 @@ void read_load(const YamlReader& r, const YAML::Node& load, ExperimentSpec& spec
     spec.load.threads = r.integer(load["threads"], "load.threads", 1, kMaxLoadThreads);
   }
   if (load["duration"]) spec.load.duration = r.duration(load["duration"], "load.duration");
-  if (load["warmup"]) spec.load.warmup = r.duration(load["warmup"], "load.warmup");
+  if (load["warmup"]) spec.load.warmup = r.duration(load["warmup"], "load.warmup", true);
   if (load["timeout"]) spec.load.timeout = r.duration(load["timeout"], "load.timeout");
   if (load["path"]) {
     spec.path = r.scalar(load["path"], "load.path");
@@ -133,6 +171,11 @@ VariantSpec read_base(const YamlReader& r, const YAML::Node& v, const std::strin
   if (auto n = sized(VariantField::kWorkers)) base.workers = static_cast<int>(*n);
   if (auto n = sized(VariantField::kPoolSize)) base.pool_size = static_cast<int>(*n);
   if (auto n = sized(VariantField::kStackBytes)) base.stack_bytes = static_cast<size_t>(*n);
+  if (v["accept"]) {
+    const auto mode = parse_accept_mode(r.scalar(v["accept"], key + ".accept"));
+    if (!mode) r.fail(v["accept"], key + ".accept", "must be shared or reuseport");
+    base.accept = *mode;
+  }
   return base;
 }
 
@@ -143,6 +186,10 @@ void add_rows(const YamlReader& r, const YAML::Node& v, const std::string& key,
     if (v["threads"]) {
       r.fail(v["threads"], key + ".threads",
              VariantLimits::check(base.kind, VariantField::kThreads, 1)->message);
+    }
+    if (spec.variants.size() >= kMaxExperimentRows) {
+      r.fail(v, key,
+             "the experiment would hold more than " + std::to_string(kMaxExperimentRows) + " rows");
     }
     spec.variants.push_back(base);
     spec.points.push_back(point);
@@ -157,10 +204,20 @@ void add_rows(const YamlReader& r, const YAML::Node& v, const std::string& key,
     sizes.push_back(threads);
   }
   if (sizes.empty()) r.fail(threads, key + ".threads", "empty list");
+  if (spec.variants.size() + sizes.size() > kMaxExperimentRows) {
+    r.fail(threads, key + ".threads",
+           "the experiment would hold more than " + std::to_string(kMaxExperimentRows) + " rows");
+  }
   for (const auto& t : sizes) {
     VariantSpec s = base;
     s.threads = static_cast<int>(
         r.integer(t, key + ".threads", VariantLimits::kThreads.min, VariantLimits::kThreads.max));
+    if (int64_t{s.threads} * std::max(1, s.workers) > kMaxVariantThreadsTotal) {
+      r.fail(t, key + ".threads",
+             std::to_string(s.workers) + " workers × " + std::to_string(s.threads) +
+                 " threads is more than " + std::to_string(kMaxVariantThreadsTotal) +
+                 " threads in all");
+    }
     spec.variants.push_back(s);
     spec.points.push_back(point);
   }
@@ -168,7 +225,23 @@ void add_rows(const YamlReader& r, const YAML::Node& v, const std::string& key,
 
 }  // namespace
 
+void check_experiment_size(const std::string& yaml_text, const std::string& origin) {
+  // Every YAML item is on a line of its own or after a separator: an upper bound on the nodes
+  // the YAML reader would build, counted before it builds any.
+  const size_t items =
+      1 + static_cast<size_t>(std::count_if(yaml_text.begin(), yaml_text.end(), [](char c) {
+        return c == ',' || c == '\n' || c == ':';
+      }));
+  if (items > kMaxExperimentItems) {
+    throw ConfigError(origin + ":1: variants: the file holds more than " +
+                      std::to_string(kMaxExperimentItems) +
+                      " YAML items (lines, list entries or keys); an experiment holds at most " +
+                      std::to_string(kMaxExperimentRows) + " rows");
+  }
+}
+
 ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string& origin) {
+  check_experiment_size(yaml_text, origin);
   const YAML::Node root = load_yaml(yaml_text, origin);
   const YamlReader r(origin);
   r.require_map(root, "", {"name", "upstream", "load", "variants", "regression", "trials"});
@@ -190,9 +263,9 @@ ExperimentSpec parse_experiment(const std::string& yaml_text, const std::string&
   for (size_t i = 0; i < variants.size(); ++i) {
     const auto v = variants[i];
     const std::string key = "variants[" + std::to_string(i) + "]";
-    r.require_map(
-        v, key,
-        {"kind", "threads", "workers", "pool_size", "stack_bytes", "scenario", "path", "rate"});
+    r.require_map(v, key,
+                  {"kind", "threads", "workers", "pool_size", "stack_bytes", "accept", "scenario",
+                   "path", "rate"});
     const ExperimentPoint point = read_point(r, v, key, spec);
     add_rows(r, v, key, read_base(r, v, key), point, spec);
   }

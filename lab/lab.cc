@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
+#include <thread>
 
 #include "core/duration.h"
 #include "workers/process_usage.h"
@@ -20,6 +22,35 @@ using Clock = std::chrono::steady_clock;
 // even share.
 constexpr double kWorkerShareSlack = 1.25;
 constexpr uint64_t kWorkerSpareFds = 64;
+
+// A worker publishes its stats every 100 ms; after the load ends, this long at most is waited
+// for the answers the load saw to appear in them.
+constexpr auto kPublishWait = std::chrono::seconds(2);
+constexpr auto kPublishPoll = std::chrono::milliseconds(20);
+
+ServerLayer layer_since(const CoarseHistogram& now, const CoarseHistogram& before) {
+  // A worker restarted meanwhile starts from its slot's counts, so these never go back.
+  return ServerLayer{now.count() - std::min(now.count(), before.count()),
+                     now.sum_ns - std::min(now.sum_ns, before.sum_ns)};
+}
+
+// What `workers` published about their own answers since `before`, once it covers the
+// `answered` answers the load saw (every one of them was written by a worker), or after
+// kPublishWait: the workers publish every 100 ms.
+std::optional<ServerLayers> server_layers_since(const Supervisor& workers,
+                                                const WorkerStatsValues& before,
+                                                uint64_t answered) {
+  const auto deadline = Clock::now() + kPublishWait;
+  std::optional<WorkerStatsValues> now = workers.published_stats();
+  while (now && now->total.count() - before.total.count() < answered && Clock::now() < deadline) {
+    std::this_thread::sleep_for(kPublishPoll);
+    now = workers.published_stats();
+  }
+  if (!now) return std::nullopt;
+  return ServerLayers{
+      layer_since(now->total, before.total), layer_since(now->queue_wait, before.queue_wait),
+      layer_since(now->upstream, before.upstream), layer_since(now->pool_wait, before.pool_wait)};
+}
 
 }  // namespace
 
@@ -71,7 +102,9 @@ WorkerSetSpec worker_set(std::string executable, const VariantSpec& variant,
   workers.executable = std::move(executable);
   workers.variant = variant;
   workers.upstream.url = upstream.url;
-  const auto delay = upstream.builtin ? upstream.builtin->delay : std::chrono::nanoseconds{0};
+  // Twice a long delay, so that a slow tail is measured rather than cut off.
+  const auto delay =
+      upstream.builtin ? upstream.builtin->delays().quantile(0.999) : std::chrono::nanoseconds{0};
   workers.upstream.timeout = std::max<std::chrono::nanoseconds>(10s, delay * 2);
   workers.listen = listen;
   return workers;
@@ -84,12 +117,18 @@ ReportRow load_variant(const VariantSpec& variant, const Supervisor& workers,
   load.target.host_header = load.target.endpoint.to_string();
   load.target.target = path;
   double bound_rps = 0;
-  if (path == "/remote" && upstream.builtin && upstream.builtin->delay.count() > 0) {
-    bound_rps = load.connections / to_seconds(upstream.builtin->delay);
+  if (path == "/remote" && upstream.builtin && upstream.builtin->mean_delay().count() > 0) {
+    bound_rps = load.connections / to_seconds(upstream.builtin->mean_delay());
   }
   const ProcessUsage before = read_usage(workers.pids());
   const uint64_t restarts_before = workers.restarts();
+  const std::optional<WorkerStatsValues> stats_before = workers.published_stats();
   ReportRow row{variant.name(), run_load(load, stop, &live), bound_rps, std::nullopt};
+  if (stats_before) {
+    uint64_t answered = 0;
+    for (const TimelinePoint& p : row.result.timeline) answered += p.requests;
+    row.server = server_layers_since(workers, *stats_before, answered);
+  }
   ProcessUsage after = read_usage(workers.pids());
   // A worker restarted meanwhile starts its CPU count afresh; never report less than zero.
   after.cpu_seconds = std::max(0.0, after.cpu_seconds - before.cpu_seconds);
@@ -125,7 +164,8 @@ ReportRow Lab::run_variant(const VariantSpec& variant, LoadSpec load, const std:
   const UpstreamRoute upstream{*parse_url("http://127.0.0.1:" + std::to_string(stub_.port()) + "/"),
                                profile_};
   WorkerSetSpec spec = worker_set(executable_, variant, upstream, Endpoint{"127.0.0.1", 0});
-  if (stats_regions) spec.stats = stats_regions(variant.name());
+  // The workers always publish their stats: the report's time decomposition reads them.
+  spec.stats = stats_regions ? stats_regions(variant.name()) : StatsRegion::create();
   Supervisor workers(spec);
   workers.start();
   const LoadProgress* self = nullptr;
@@ -183,8 +223,17 @@ ProgressFn trial_progress(const ProgressFn& progress, int trial, int trials) {
 
 ProgressFn stderr_progress() {
   const bool tty = ::isatty(STDERR_FILENO) != 0;
-  return [tty](const std::string& label, std::chrono::nanoseconds elapsed,
-               std::chrono::nanoseconds total, const LoadProgress& p) {
+  // A run's first protocol error is named once: runs of an experiment differ by their label
+  // (a trial's includes its number).
+  return [tty, told = std::string()](const std::string& label, std::chrono::nanoseconds elapsed,
+                                     std::chrono::nanoseconds total,
+                                     const LoadProgress& p) mutable {
+    const ProtocolError error = p.protocol_error();
+    if (told != label && !error.reason.empty()) {
+      told = label;
+      std::fprintf(stderr, "%s%s: first protocol error: %s\n", tty ? "\r\033[K" : "", label.c_str(),
+                   error.to_string().c_str());
+    }
     const auto second = p.last_second().value_or(TimelinePoint{});
     std::fprintf(stderr,
                  "%s%-14s %5.0fs/%.0fs %10llu answers %8llu errors | this second%s: %8llu answers "

@@ -30,6 +30,7 @@ std::string differing_field(const LoadSpec& a, const LoadSpec& b) {
   if (a.warmup != b.warmup) return "warmup";
   if (a.timeout != b.timeout) return "timeout";
   if (a.pipeline != b.pipeline) return "pipeline";
+  if (a.max_head_bytes != b.max_head_bytes) return "max_head_bytes";
   if (sa.whole_connections != sb.whole_connections) return "the whole run's connections";
   if (sa.whole_rate != sb.whole_rate) return "the whole run's rate";
   if (sa.whole_requests != sb.whole_requests) return "the whole run's requests";
@@ -172,6 +173,11 @@ MergedRun merge_segments(const std::vector<LoadResult>& parts) {
     r.errors.write += p.errors.write;
     r.errors.timeout += p.errors.timeout;
     r.errors.status += p.errors.status;
+    r.errors.protocol += p.errors.protocol;
+    // The first segment's (in segment order) that had one, named.
+    if (r.protocol_error.empty() && !p.protocol_error.empty()) {
+      r.protocol_error = "segment " + p.spec.segment->segment.to_string() + ": " + p.protocol_error;
+    }
     r.reconnects += p.reconnects;
     r.resent += p.resent;
     r.lag_max = std::max(r.lag_max, p.lag_max);

@@ -18,6 +18,29 @@ std::string fixed(double value, int decimals) {
   return buf;
 }
 
+// "read=3/protocol=29943": the non-zero causes, in ErrorCounts' order; "-" when there are none.
+std::string error_causes(const ErrorCounts& e) {
+  std::string out;
+  for (const auto& [name, count] :
+       {std::pair{"connect", e.connect}, std::pair{"read", e.read}, std::pair{"write", e.write},
+        std::pair{"timeout", e.timeout}, std::pair{"status", e.status},
+        std::pair{"protocol", e.protocol}}) {
+    if (count == 0) continue;
+    if (!out.empty()) out += '/';
+    out += std::string(name) + "=" + std::to_string(count);
+  }
+  return out.empty() ? "-" : out;
+}
+
+// Under an rst table: each row's first protocol error, the reason its answers could not be read.
+std::string protocol_error_notes(const std::vector<std::pair<std::string, std::string>>& rows) {
+  std::string out;
+  for (const auto& [label, error] : rows) {
+    if (!error.empty()) out += label + ": first protocol error: " + error + "\n";
+  }
+  return out;
+}
+
 struct Columns {
   std::vector<std::string> header;
   std::vector<std::vector<std::string>> cells;
@@ -27,7 +50,9 @@ Columns tabulate(const std::vector<ReportRow>& rows, bool wide) {
   Columns t;
   t.header = {"variant", "min", "p50", "p99", "p99.9", "max", "mean", "duration", "requests"};
   if (wide) {
-    for (const char* h : {"rps", "errors", "bound%", "rss_mb", "cpu_s"}) t.header.emplace_back(h);
+    for (const char* h : {"rps", "errors", "bound%", "rss_mb", "cpu_s", "causes"}) {
+      t.header.emplace_back(h);
+    }
   }
   for (const ReportRow& row : rows) {
     const LoadResult& r = row.result;
@@ -51,6 +76,7 @@ Columns tabulate(const std::vector<ReportRow>& rows, bool wide) {
       const auto& u = row.usage;
       cells.push_back(u ? fixed(static_cast<double>(u->peak_rss_bytes) / (1 << 20), 1) : "-");
       cells.push_back(u ? fixed(u->cpu_seconds, 2) : "-");
+      cells.push_back(error_causes(r.errors));
     }
     t.cells.push_back(std::move(cells));
   }
@@ -118,6 +144,7 @@ nlohmann::json rows_json(const std::vector<ReportRow>& rows) {
                     {"threads", row.usage->threads},
                     {"cpu_seconds", row.usage->cpu_seconds}};
     }
+    if (row.server) j["server"] = server_layers_to_json(*row.server);
     out.push_back(std::move(j));
   }
   return out;
@@ -139,14 +166,16 @@ Columns tabulate_trials(const std::vector<TrialRow>& rows, bool wide, bool split
                         bool& narrower) {
   Columns t;
   if (split_ci) {
-    t.header = {"variant",  "trials",     "confidence", "rps",          "rps_low",
-                "rps_high", "p50",        "p50_low",    "p50_high",     "p99",
-                "p99_low",  "p99_high",   "merged_p50", "merged_p99",   "merged_p99.9",
-                "merged_max", "requests", "errors"};
+    t.header = {"variant",    "trials",     "confidence",   "rps",        "rps_low",  "rps_high",
+                "p50",        "p50_low",    "p50_high",     "p99",        "p99_low",  "p99_high",
+                "merged_p50", "merged_p99", "merged_p99.9", "merged_max", "requests", "errors"};
   } else {
     t.header = {"variant", "trials", "req/s", "p50", "p99", "all p50", "all p99", "all p99.9",
                 "all max", "requests"};
-    if (wide) t.header.emplace_back("errors");
+    if (wide) {
+      t.header.emplace_back("errors");
+      t.header.emplace_back("causes");
+    }
   }
   for (const TrialRow& row : rows) {
     const TrialSummary s = summarize_trials(row);
@@ -163,8 +192,8 @@ Columns tabulate_trials(const std::vector<TrialRow>& rows, bool wide, bool split
         cells.push_back(m->has_interval ? fixed(m->high, decimals) : "");
       }
     } else {
-      for (const auto& [m, decimals] : {std::pair{&s.rps, 1}, std::pair{&s.p50_ms, 2},
-                                        std::pair{&s.p99_ms, 2}}) {
+      for (const auto& [m, decimals] :
+           {std::pair{&s.rps, 1}, std::pair{&s.p50_ms, 2}, std::pair{&s.p99_ms, 2}}) {
         // An interval narrower in coverage than 95 % (5 trials: [min, max], 93.8 %) is marked.
         const bool short_of = m->has_interval && m->confidence < kTableConfidence;
         cells.push_back(median_ci_text(*m, decimals) + (short_of ? "*" : ""));
@@ -175,6 +204,7 @@ Columns tabulate_trials(const std::vector<TrialRow>& rows, bool wide, bool split
     cells.push_back(ms(s.merged.max()));
     cells.push_back(std::to_string(s.requests));
     if (split_ci || wide) cells.push_back(std::to_string(s.errors));
+    if (!split_ci && wide) cells.push_back(error_causes(merged_row(row).result.errors));
     t.cells.push_back(std::move(cells));
   }
   return t;
@@ -199,8 +229,8 @@ std::string render_trials_json(const std::vector<TrialRow>& rows) {
 
 std::string render_trials_report(const std::vector<TrialRow>& rows, ReportFormat format,
                                  bool wide) {
-  const bool repeated = std::any_of(rows.begin(), rows.end(),
-                                    [](const TrialRow& r) { return r.trials.size() > 1; });
+  const bool repeated =
+      std::any_of(rows.begin(), rows.end(), [](const TrialRow& r) { return r.trials.size() > 1; });
   if (!repeated) {
     std::vector<ReportRow> single;
     for (const TrialRow& r : rows) {
@@ -216,10 +246,16 @@ std::string render_trials_report(const std::vector<TrialRow>& rows, ReportFormat
           "req/s, p50, p99 (ms): median of the trials [95 % interval from the order statistics "
           "of the median; ±∞: fewer than 5 trials]. all: the merged histogram of every trial.\n";
       if (narrower) {
-        out += "*: 5 trials give no 95 % interval; shown is [min, max], a 93.8 % one (6 trials "
-               "give 95 %).\n";
+        out +=
+            "*: 5 trials give no 95 % interval; shown is [min, max], a 93.8 % one (6 trials "
+            "give 95 %).\n";
       }
-      return out;
+      std::vector<std::pair<std::string, std::string>> notes;
+      for (const TrialRow& row : rows) {
+        const ReportRow merged = merged_row(row);
+        notes.emplace_back(merged.label, merged.result.protocol_error);
+      }
+      return out + protocol_error_notes(notes);
     }
     case ReportFormat::kCsv: {
       bool narrower = false;
@@ -244,6 +280,24 @@ size_t display_width(std::string_view text) {
   }));
 }
 
+double ServerLayer::mean_ms() const {
+  return count == 0 ? 0.0 : static_cast<double>(sum_ns) / static_cast<double>(count) / 1e6;
+}
+
+ServerLayer& ServerLayer::operator+=(const ServerLayer& o) {
+  count += o.count;
+  sum_ns += o.sum_ns;
+  return *this;
+}
+
+ServerLayers& ServerLayers::operator+=(const ServerLayers& o) {
+  total += o.total;
+  queue_wait += o.queue_wait;
+  upstream += o.upstream;
+  pool_wait += o.pool_wait;
+  return *this;
+}
+
 std::optional<double> ReportRow::bound_percent() const {
   if (bound_rps <= 0) return std::nullopt;
   return 100.0 * result.rps() / bound_rps;
@@ -258,8 +312,11 @@ std::optional<ReportFormat> parse_report_format(std::string_view text) {
 
 std::string render_report(const std::vector<ReportRow>& rows, ReportFormat format, bool wide) {
   switch (format) {
-    case ReportFormat::kRst:
-      return render_rst(tabulate(rows, wide));
+    case ReportFormat::kRst: {
+      std::vector<std::pair<std::string, std::string>> notes;
+      for (const ReportRow& row : rows) notes.emplace_back(row.label, row.result.protocol_error);
+      return render_rst(tabulate(rows, wide)) + protocol_error_notes(notes);
+    }
     case ReportFormat::kCsv:
       return render_csv(tabulate(rows, true));
     case ReportFormat::kJson:

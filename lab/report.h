@@ -5,11 +5,35 @@
 #include <string_view>
 #include <vector>
 
+#include "loadgen/engine.h"
 #include "store/stats.h"
 #include "workers/process_usage.h"
-#include "loadgen/engine.h"
 
 namespace iolab {
+
+/// One layer of the server's time, as the variant's workers measured their own answers: how
+/// many they timed and the total. `count` 0: the variant does not measure this layer.
+struct ServerLayer {
+  uint64_t count = 0;
+  uint64_t sum_ns = 0;
+
+  bool measured() const { return count > 0; }
+  /// The mean in ms; 0 when not measured.
+  double mean_ms() const;
+  ServerLayer& operator+=(const ServerLayer& o);
+};
+
+/// Where a variant's time went, from its workers' own histograms over the whole run (warm-up
+/// included): `total` from reading a request's head to writing its answer, which holds
+/// `pool_wait` (for a pooled upstream connection, async only) and `upstream` (the call itself);
+/// `queue_wait` precedes it (the connection readable until the handler starts; not measured by
+/// threads:N). What the load engine saw beyond queue wait + total was spent outside the
+/// handlers: the kernel's queues, accept, and (threads:N) waiting for a free thread.
+struct ServerLayers {
+  ServerLayer total, queue_wait, upstream, pool_wait;
+
+  ServerLayers& operator+=(const ServerLayers& o);
+};
 
 /// One row of the seed's table: what was loaded and what the load engine measured.
 struct ReportRow {
@@ -21,6 +45,9 @@ struct ReportRow {
   std::optional<ProcessUsage> usage;
   /// Workers that died and were restarted during the run.
   uint64_t worker_restarts = 0;
+  /// The variant's own measure of where its time went. Absent for a --target run, and for a
+  /// result written before iolab kept it.
+  std::optional<ServerLayers> server{};
 
   /// Achieved rate as a percentage of bound_rps; nullopt when the bound is unknown.
   std::optional<double> bound_percent() const;
@@ -50,7 +77,6 @@ size_t display_width(std::string_view text);
 /// marked), beside the percentiles of the histogram merged over every trial. csv: the intervals'
 /// coverage, each interval as two columns (empty without one).
 /// json: every trial's row as render_report() gives it, with `trial` (0-based) and `trials`.
-std::string render_trials_report(const std::vector<TrialRow>& rows, ReportFormat format,
-                                 bool wide);
+std::string render_trials_report(const std::vector<TrialRow>& rows, ReportFormat format, bool wide);
 
 }  // namespace iolab

@@ -241,17 +241,19 @@ SegmentRecord record_from_json(const json& j) {
 
 json spec_to_json(const LoadSpec& spec) {
   json j = {{"target", spec.target.to_string()},
-          {"connections", spec.connections},
-          {"threads", spec.threads},
-          {"duration", format_duration(spec.duration)},
-          {"warmup", format_duration(spec.warmup)},
-          {"timeout", format_duration(spec.timeout)},
-          {"max_requests", spec.max_requests},
-          {"rate", spec.rate},
-          {"pipeline", spec.pipeline},
-          {"method", spec.method},
-          {"headers", spec.headers},
-          {"body", spec.body}};
+            {"connections", spec.connections},
+            {"threads", spec.threads},
+            {"duration", format_duration(spec.duration)},
+            {"warmup", format_duration(spec.warmup)},
+            {"timeout", format_duration(spec.timeout)},
+            {"max_requests", spec.max_requests},
+            {"rate", spec.rate},
+            {"pipeline", spec.pipeline},
+            {"method", spec.method},
+            {"headers", spec.headers},
+            {"body", spec.body}};
+  // Only when set: specs stored before it existed, and every run at the default, keep one form.
+  if (spec.max_head_bytes != LoadSpec{}.max_head_bytes) j["max_head_bytes"] = spec.max_head_bytes;
   if (spec.segment) j["segment"] = segment_to_json(*spec.segment);
   if (spec.start_at) j["start_at_ns"] = epoch_ns(*spec.start_at);
   if (!spec.source.empty()) j["source"] = spec.source;
@@ -278,6 +280,7 @@ LoadSpec spec_from_json(const json& j) {
   if (j.contains("segment")) spec.segment = segment_from_json(j.at("segment"));
   if (j.contains("start_at_ns")) spec.start_at = from_epoch_ns(get<int64_t>(j, "start_at_ns"));
   if (j.contains("source")) spec.source = get<std::string>(j, "source");
+  if (j.contains("max_head_bytes")) spec.max_head_bytes = get<uint64_t>(j, "max_head_bytes");
   return spec;
 }
 
@@ -304,7 +307,9 @@ json result_to_json(const LoadResult& r) {
             {"write", r.errors.write},
             {"timeout", r.errors.timeout},
             {"status", r.errors.status},
-            {"total", r.errors.total()}}},
+            {"protocol", r.errors.protocol},
+            {"total", r.errors.total()},
+            {"first_protocol_error", r.protocol_error}}},
           {"reconnects", r.reconnects},
           {"resent", r.resent},
           {"rate",
@@ -337,6 +342,11 @@ LoadResult result_from_json(const json& j) {
   r.errors.write = get<uint64_t>(errors, "write");
   r.errors.timeout = get<uint64_t>(errors, "timeout");
   r.errors.status = get<uint64_t>(errors, "status");
+  // Results stored before protocol errors were told apart have neither field.
+  if (errors.contains("protocol")) r.errors.protocol = get<uint64_t>(errors, "protocol");
+  if (errors.contains("first_protocol_error")) {
+    r.protocol_error = get<std::string>(errors, "first_protocol_error");
+  }
   r.reconnects = get<uint64_t>(j, "reconnects");
   // Results stored before it was counted have no "resent".
   r.resent = j.contains("resent") ? get<uint64_t>(j, "resent") : 0;
@@ -366,6 +376,37 @@ LoadResult result_from_json(const json& j) {
     for (const json& record : field(j, "segments")) r.segments.push_back(record_from_json(record));
   }
   return r;
+}
+
+namespace {
+
+constexpr std::pair<const char*, ServerLayer ServerLayers::*> kServerLayers[] = {
+    {"total", &ServerLayers::total},
+    {"queue_wait", &ServerLayers::queue_wait},
+    {"upstream", &ServerLayers::upstream},
+    {"pool_wait", &ServerLayers::pool_wait}};
+
+}  // namespace
+
+json server_layers_to_json(const ServerLayers& layers) {
+  json j = json::object();
+  for (const auto& [name, member] : kServerLayers) {
+    const ServerLayer& l = layers.*member;
+    j[name] = {{"count", l.count}, {"mean_ns", l.count == 0 ? 0 : l.sum_ns / l.count}};
+  }
+  return j;
+}
+
+ServerLayers server_layers_from_json(const json& j) {
+  if (!j.is_object()) throw ResultJsonError("field 'server': expected an object");
+  ServerLayers layers;
+  for (const auto& [name, member] : kServerLayers) {
+    const json& l = field(j, name);
+    ServerLayer& out = layers.*member;
+    out.count = get<uint64_t>(l, "count");
+    out.sum_ns = get<uint64_t>(l, "mean_ns") * out.count;
+  }
+  return layers;
 }
 
 }  // namespace iolab

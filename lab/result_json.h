@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "core/histogram.h"
+#include "lab/report.h"
 #include "loadgen/engine.h"
 
 namespace iolab {
@@ -36,5 +37,12 @@ LoadSpec spec_from_json(const nlohmann::json& json);
 nlohmann::json result_to_json(const LoadResult& result);
 /// The inverse of result_to_json(); summaries in ms are ignored. Throws ResultJsonError.
 LoadResult result_from_json(const nlohmann::json& json);
+
+/// A row's server layers: `{"total": {"count", "mean_ns"}, "queue_wait": …, "upstream": …,
+/// "pool_wait": …}`; a layer the variant does not measure has count 0.
+nlohmann::json server_layers_to_json(const ServerLayers& layers);
+/// The inverse of server_layers_to_json() (the sums from the integer means). Throws
+/// ResultJsonError.
+ServerLayers server_layers_from_json(const nlohmann::json& json);
 
 }  // namespace iolab

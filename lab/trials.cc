@@ -40,8 +40,16 @@ ReportRow merged_row(const TrialRow& row) {
     merged.result.errors.write += r.errors.write;
     merged.result.errors.timeout += r.errors.timeout;
     merged.result.errors.status += r.errors.status;
+    merged.result.errors.protocol += r.errors.protocol;
+    if (merged.result.protocol_error.empty()) merged.result.protocol_error = r.protocol_error;
     merged.result.elapsed += r.elapsed;
     merged.worker_restarts += row.trials[t].worker_restarts;
+    // Layers only where every trial has them: a partial sum would read as a smaller mean.
+    if (merged.server && row.trials[t].server) {
+      *merged.server += *row.trials[t].server;
+    } else {
+      merged.server.reset();
+    }
   }
   merged.result.timeline.clear();
   return merged;
@@ -55,6 +63,17 @@ TrialMeasures measures_of(const ReportRow& row) {
   if (r.latency.count() > 0) {
     m.p50_ms = to_ms(r.latency.percentile(50));
     m.p99_ms = to_ms(r.latency.percentile(99));
+  }
+  return m;
+}
+
+MedianCi trials_interval(std::span<const double> samples, double confidence,
+                         size_t fewest_for_widest) {
+  MedianCi m = median_with_ci(samples, confidence);
+  if (!m.has_interval && samples.size() >= fewest_for_widest) {
+    // [x(1), x(n)] covers 1 − 2·(½)^n: the most any order-statistic interval can.
+    const double widest = 1 - 2 * std::pow(0.5, static_cast<double>(samples.size()));
+    m = median_with_ci(samples, widest * (1 - 1e-9));
   }
   return m;
 }
@@ -80,13 +99,7 @@ TrialSummary summarize_trials(const TrialRow& row, double confidence, size_t few
     s.elapsed_s += to_seconds(trial.result.elapsed);
   }
   const auto interval = [&](std::span<const double> samples) {
-    MedianCi m = median_with_ci(samples, confidence);
-    if (!m.has_interval && samples.size() >= fewest_for_widest) {
-      // [x(1), x(n)] covers 1 − 2·(½)^n: the most any order-statistic interval can.
-      const double widest = 1 - 2 * std::pow(0.5, static_cast<double>(samples.size()));
-      m = median_with_ci(samples, widest * (1 - 1e-9));
-    }
-    return m;
+    return trials_interval(samples, confidence, fewest_for_widest);
   };
   s.rps = interval(rps);
   s.p50_ms = interval(p50);

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <span>
 #include <stop_token>
 #include <string>
 #include <vector>
@@ -49,6 +50,11 @@ struct TrialSummary {
   uint64_t errors = 0;    ///< Errors over all trials.
   double elapsed_s = 0;   ///< Measured seconds over all trials.
 };
+
+/// The median of one measure over a row's trials with its interval at `confidence`; with too
+/// few trials for one but `fewest_for_widest` or more, [min, max] at the coverage it has.
+MedianCi trials_interval(std::span<const double> samples, double confidence = 0.95,
+                         size_t fewest_for_widest = 5);
 
 /// The summary of `row` at `confidence` (0.95: the table's intervals). Pure. Where the trials
 /// are too few for an interval at `confidence` but `fewest_for_widest` or more, each interval is

@@ -140,9 +140,11 @@ void Worker::write_request(Connection& c, Clock::time_point now) {
       on_peer_closed(c, now);
       return;
     }
-    count_error(errors_.write, now);
-    fail_request(c);
-    reopen(c, now);
+    if (!read_before_write_error(c)) {
+      count_lost(errors_.write, c, now);
+      fail_request(c);
+      reopen(c, now);
+    }
     return;
   }
   c.state = State::kReading;
@@ -174,12 +176,16 @@ bool Worker::on_response(Connection& c, Clock::time_point now, Clock::time_point
     ++progress_errors_;
     ++slot.errors;
   }
+  // An early answer: the server answered before reading all of its request (a 413 for a body
+  // too large, a handler that never reads the body). The rest of the body is abandoned, which
+  // HTTP/1.1 allows only by closing the connection (RFC 9112 9.6).
+  const bool early = c.written < (c.answers + 1) * context_.request_bytes;
   ++c.answers;
   --outstanding_;
   c.answered = true;
   if (c.answers == c.batch) c.batch = c.answers = 0;
 
-  if (c.parser.should_close()) {
+  if (early || c.parser.should_close()) {
     if (in_window(now)) ++reconnects_;
     reopen(c, now);
     return false;
@@ -197,23 +203,33 @@ bool Worker::on_response(Connection& c, Clock::time_point now, Clock::time_point
 
 void Worker::on_eof(Connection& c, Clock::time_point now) {
   if (c.parser.on_eof()) {
-    if (c.batch != 0 && c.answers < c.written / context_.request_bytes) {
+    if (c.batch != 0 && c.answers * context_.request_bytes < c.written) {
       on_response(c, now, now);  // Closes and reopens: a close-delimited body means should_close.
     } else {
-      count_error(errors_.read, now);
-      fail_request(c);
-      reopen(c, now);
+      on_protocol_error(c, now, {"an answer to no request", 0});
     }
     return;
   }
   if (c.parser.in_progress() || (c.batch != 0 && !c.answered)) {
     // Cut short mid-response, or a fresh socket closed without a word.
-    count_error(errors_.read, now);
+    count_lost(errors_.read, c, now);
     fail_request(c);
     reopen(c, now);
     return;
   }
   on_peer_closed(c, now);
+}
+
+// Bytes that are no answer, or an answer to nothing asked: the stream cannot be trusted further.
+// The run's first such error is kept with its reason (warm-up included).
+void Worker::on_protocol_error(Connection& c, Clock::time_point now, ProtocolError error) {
+  if (!context_.protocol_error_seen.test_and_set(std::memory_order_relaxed)) {
+    context_.first_protocol_error = error;
+    if (context_.progress != nullptr) context_.progress->set_protocol_error(error);
+  }
+  count_lost(errors_.protocol, c, now);
+  fail_request(c);
+  reopen(c, now);
 }
 
 void Worker::on_peer_closed(Connection& c, Clock::time_point now) {
@@ -223,7 +239,7 @@ void Worker::on_peer_closed(Connection& c, Clock::time_point now) {
   // counted as resent so a crashing server does not go unseen; any other is a read error.
   const uint32_t unanswered = c.batch - c.answers;
   if (unanswered != 0 && !context_.idempotent) {
-    count_error(errors_.read, now);
+    count_lost(errors_.read, c, now);
     fail_request(c);
     reopen(c, now);
     return;

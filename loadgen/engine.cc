@@ -49,6 +49,14 @@ void fill_context(RunContext& context, const LoadSpec& spec, const std::string& 
   context.timeout = spec.timeout;
   context.max_requests = spec.max_requests;
   context.progress = progress;
+  context.max_head_bytes = spec.max_head_bytes;
+}
+
+// "8210" as "8,210".
+std::string with_thousands(uint64_t value) {
+  std::string digits = std::to_string(value);
+  for (size_t i = digits.size(); i > 3; i -= 3) digits.insert(i - 3, 1, ',');
+  return digits;
 }
 
 // The spec's connections shared out over its threads, in order.
@@ -103,6 +111,7 @@ Clock::time_point add_up(const std::vector<std::unique_ptr<Worker>>& workers,
     result.errors.write += e.write;
     result.errors.timeout += e.timeout;
     result.errors.status += e.status;
+    result.errors.protocol += e.protocol;
     const loadgen::OpenLoopSchedule& schedule = worker->schedule();
     result.lag_max = std::max(result.lag_max, std::chrono::nanoseconds(schedule.lag_max_ns()));
     lag_sum_ns += schedule.lag_sum_ns();
@@ -110,6 +119,9 @@ Clock::time_point add_up(const std::vector<std::unique_ptr<Worker>>& workers,
     end = std::max(end, worker->end_time());
   }
   if (!context.open_loop) result.uncorrected = result.latency;
+  if (!context.first_protocol_error.reason.empty()) {
+    result.protocol_error = context.first_protocol_error.to_string();
+  }
   if (lag_count != 0) {
     result.lag_mean = std::chrono::nanoseconds(lag_sum_ns / static_cast<int64_t>(lag_count));
   }
@@ -117,6 +129,11 @@ Clock::time_point add_up(const std::vector<std::unique_ptr<Worker>>& workers,
 }
 
 }  // namespace
+
+std::string ProtocolError::to_string() const {
+  if (reason.empty()) return {};
+  return std::string(reason) + " at byte " + with_thousands(offset) + " of an answer";
+}
 
 LoadResult run_load(const LoadSpec& spec, std::stop_token stop, LoadProgress* progress) {
   LoadResult result;

@@ -9,6 +9,7 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/histogram.h"
@@ -41,6 +42,16 @@ struct SegmentRecord {
   bool operator==(const SegmentRecord&) const = default;
 };
 
+/// Why an answer could not be read: a static reason and the byte of the answer where it was
+/// found.
+struct ProtocolError {
+  std::string_view reason;  ///< Static storage; empty when there was none.
+  uint64_t offset = 0;
+
+  /// "<reason> at byte 8,210 of an answer".
+  std::string to_string() const;
+};
+
 /// What one run measured. Histograms hold every answer of the measured window.
 struct LoadResult {
   LoadSpec spec;  ///< As run: threads clamped to connections, an empty path made "/".
@@ -49,8 +60,11 @@ struct LoadResult {
   LatencyHistogram latency;
   /// Latency from the actual send. Equal to `latency` in closed loop.
   LatencyHistogram uncorrected;
-  uint64_t requests = 0;    ///< Complete answers in the window, whatever their status.
-  ErrorCounts errors;       ///< In the window.
+  uint64_t requests = 0;  ///< Complete answers in the window, whatever their status.
+  ErrorCounts errors;     ///< In the window.
+  /// The run's first protocol error (warm-up included), as ProtocolError::to_string(); empty
+  /// when there was none.
+  std::string protocol_error;
   uint64_t reconnects = 0;  ///< Connections the server closed cleanly between answers, reopened.
   /// Requests sent again on a new socket because the server closed their kept-alive socket
   /// before answering them (idempotent methods only; for others that is a read error). Their
@@ -96,6 +110,17 @@ class LoadProgress {
     const std::lock_guard lock(mutex_);
     return last_second_;
   }
+  /// The run's first protocol error so far; its reason is empty while there is none. Any thread.
+  ProtocolError protocol_error() const {
+    const std::lock_guard lock(mutex_);
+    return protocol_error_;
+  }
+
+  /// Engine side: the run's first protocol error, called once. Any thread; never allocates.
+  void set_protocol_error(ProtocolError error) {
+    const std::lock_guard lock(mutex_);
+    protocol_error_ = error;
+  }
 
   /// Engine side: adds to the counters. Lock-free, any thread.
   void add(uint64_t requests, uint64_t errors) {
@@ -117,6 +142,7 @@ class LoadProgress {
   std::atomic<uint64_t> errors_{0};
   mutable std::mutex mutex_;
   std::optional<TimelinePoint> last_second_;
+  ProtocolError protocol_error_;
   SecondFn on_second_;
 };
 

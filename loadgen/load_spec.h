@@ -51,6 +51,9 @@ struct LoadSpec {
   /// taken from the URL; Transfer-Encoding is not allowed.
   std::vector<std::string> headers;
   std::string body;  ///< Sent as is, with a Content-Length.
+  /// The most bytes an answer's head (status line and headers; with chunked trailers) may take;
+  /// a larger one is a protocol error. Lines within it may be of any length.
+  uint64_t max_head_bytes = 128 * 1024;
   /// This run is a share of a larger one; see SegmentSpec and segment_spec().
   std::optional<SegmentSpec> segment;
   /// When to start the warm-up, on the wall clock (segments on several hosts started together);
@@ -67,15 +70,17 @@ struct LoadSpec {
 /// to the totals). Throws RunError when the share has no connection.
 LoadSpec segment_spec(const LoadSpec& whole, const Segment& segment);
 
-/// Errors by kind, as wrk counts them.
+/// Errors by cause, as wrk counts them plus `protocol`. A failure that loses several pipelined
+/// requests at once counts each of them.
 struct ErrorCounts {
-  uint64_t connect = 0;  ///< connect() failed or was refused.
-  uint64_t read = 0;     ///< read failed, reset, EOF mid-response, or unparsable response.
-  uint64_t write = 0;    ///< write failed.
-  uint64_t timeout = 0;  ///< no complete answer within LoadSpec::timeout.
-  uint64_t status = 0;   ///< a complete answer with a status outside 200-399.
+  uint64_t connect = 0;   ///< connect() failed or was refused.
+  uint64_t read = 0;      ///< read failed, reset, or EOF mid-response.
+  uint64_t write = 0;     ///< write failed with no answer waiting to be read.
+  uint64_t timeout = 0;   ///< no complete answer within LoadSpec::timeout.
+  uint64_t status = 0;    ///< a complete answer with a status outside 200-399.
+  uint64_t protocol = 0;  ///< bytes that are not a valid answer, or an answer to no request.
 
-  uint64_t total() const { return connect + read + write + timeout + status; }
+  uint64_t total() const { return connect + read + write + timeout + status + protocol; }
 };
 
 /// A run that cannot start (target unreachable, bad spec). Mid-run failures are counted, never

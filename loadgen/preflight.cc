@@ -22,6 +22,9 @@ constexpr int kProbeTimeoutMs = 2000;
 // Descriptors kept free beyond the connections: epoll sets, the probe, the rest of the process.
 constexpr rlim_t kSpareFds = 64;
 constexpr int kMaxPipeline = 1024;
+// An answer's head may be as small as a status line; more than 64 MiB is no longer a head.
+constexpr uint64_t kMinHeadBytes = 64;
+constexpr uint64_t kMaxHeadBytes = uint64_t{64} << 20;
 
 }  // namespace
 
@@ -104,6 +107,10 @@ void validate(LoadSpec& spec) {
   if (spec.pipeline < 1 || spec.pipeline > kMaxPipeline) {
     throw RunError("pipeline must be between 1 and " + std::to_string(kMaxPipeline) + ", got " +
                    std::to_string(spec.pipeline));
+  }
+  if (spec.max_head_bytes < kMinHeadBytes || spec.max_head_bytes > kMaxHeadBytes) {
+    throw RunError("max_head_bytes must be between " + std::to_string(kMinHeadBytes) + " and " +
+                   std::to_string(kMaxHeadBytes) + ", got " + std::to_string(spec.max_head_bytes));
   }
   if (spec.rate > 0 && spec.pipeline > 1) {
     throw RunError("pipeline: the open loop (rate) keeps one request per connection in flight");

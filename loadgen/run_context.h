@@ -41,6 +41,10 @@ struct RunContext {
   std::atomic<uint64_t> tickets{0};  // Requests handed out, when max_requests != 0.
   std::stop_token stop;
   LoadProgress* progress = nullptr;
+  uint64_t max_head_bytes = 0;
+  // The run's first protocol error, warm-up included: set once, by the worker that wins the flag.
+  std::atomic_flag protocol_error_seen;
+  ProtocolError first_protocol_error;
 };
 
 // Binds `fd` to the context's source address, if it has one, leaving the port to connect()

@@ -40,6 +40,7 @@ Worker::Worker(RunContext& context, int connections, uint64_t first_index)
   for (size_t i = 0; i < connections_.size(); ++i) {
     connections_[i].index = first_index + i;
     connections_[i].parser.set_no_body(context_.head);
+    connections_[i].parser.set_max_head_bytes(context_.max_head_bytes);
   }
   ready_.reserve(connections_.size());
 }
@@ -216,7 +217,7 @@ void Worker::on_readable(Connection& c) {
         // A reset instead of a FIN when the server closed with our next request unread.
         on_peer_closed(c, now);
       } else {
-        count_error(errors_.read, now);
+        count_lost(errors_.read, c, now);
         fail_request(c);
         reopen(c, now);
       }
@@ -238,12 +239,14 @@ void Worker::on_readable(Connection& c) {
         now = Clock::now();
         arrival = arrival_time(message, c.request_start, now);
       }
-      if (result.outcome == ResponseParser::Outcome::kError || c.batch == 0 ||
-          c.answers >= c.written / context_.request_bytes) {
-        // Garbage, or an answer to nothing we asked (or have not finished asking).
-        count_error(errors_.read, now);
-        fail_request(c);
-        reopen(c, now);
+      if (result.outcome == ResponseParser::Outcome::kError) {
+        on_protocol_error(c, now, {c.parser.error(), c.parser.error_offset()});
+        return;
+      }
+      // An answer may come before its request is all written (an early answer, see
+      // on_response), never before its first byte is.
+      if (c.batch == 0 || c.answers * context_.request_bytes >= c.written) {
+        on_protocol_error(c, now, {"an answer to no request", 0});
         return;
       }
       offset += result.consumed;
@@ -252,6 +255,16 @@ void Worker::on_readable(Connection& c) {
     // Level-triggered: a short read drained the socket, a full one may have left more.
     if (size < kReadBufferBytes) return;
   }
+}
+
+// A send failed. A server that answers early and closes (nginx's 413, gunicorn) makes the send
+// fail while its answer waits unread: it is read before anything is counted. True when reading
+// took the connection over (an answer, or an error of its own).
+bool Worker::read_before_write_error(Connection& c) {
+  if (errno != EPIPE && errno != ECONNRESET) return false;
+  const uint32_t generation = c.generation;
+  on_readable(c);
+  return c.generation != generation;
 }
 
 void Worker::send_due(Clock::time_point now) {
@@ -285,7 +298,7 @@ void Worker::sweep(Clock::time_point now) {
     }
   };
   auto time_out = [&](Connection& c, size_t i) {
-    count_error(errors_.timeout, now);
+    count_lost(errors_.timeout, c, now);
     fail_request(c);
     close_socket(c);
     c.state = State::kRetryWait;

@@ -100,10 +100,15 @@ class Worker {
     if (before >= context_.max_requests) return 0;
     return static_cast<uint32_t>(std::min<uint64_t>(wanted, context_.max_requests - before));
   }
-  void count_error(uint64_t& counter, Clock::time_point now) {
-    if (in_window(now)) ++counter;
-    ++progress_errors_;
-    ++timeline_.slot_at(now).errors;
+  void count_error(uint64_t& counter, Clock::time_point now, uint64_t n = 1) {
+    if (in_window(now)) counter += n;
+    progress_errors_ += n;
+    timeline_.slot_at(now).errors += n;
+  }
+  // A failure of the socket loses every request it holds unanswered; at least one is counted
+  // (a fresh socket that fails holds none yet).
+  void count_lost(uint64_t& counter, const Connection& c, Clock::time_point now) {
+    count_error(counter, now, std::max<uint32_t>(1, c.batch - c.answers));
   }
   uint32_t index_of(const Connection& c) const {
     return static_cast<uint32_t>(&c - connections_.data());
@@ -133,6 +138,8 @@ class Worker {
   void write_request(Connection& c, Clock::time_point now);
   bool on_response(Connection& c, Clock::time_point now, Clock::time_point arrival);
   void on_eof(Connection& c, Clock::time_point now);
+  void on_protocol_error(Connection& c, Clock::time_point now, ProtocolError error);
+  bool read_before_write_error(Connection& c);
   void on_peer_closed(Connection& c, Clock::time_point now);
   void fail_request(Connection& c);
   void close_socket(Connection& c);

@@ -9,7 +9,7 @@ packages=(
   prometheus-cpp-dev libyaml-cpp-dev nlohmann-json3-dev libsqlite3-dev libcli11-dev
   libgtest-dev googletest
   wrk nginx libnginx-mod-http-echo curl procps time jq iproute2 chromium systemd prometheus
-  stress-ng python3-jsonschema python3-yaml groff-base man-db
+  stress-ng python3-jsonschema python3-yaml groff-base man-db python3-aiohttp gunicorn
   slurm-wlm munge
 )
 

@@ -186,7 +186,9 @@ class SqliteRunStore::Statement {
     const int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    throw std::runtime_error(std::string("run store: ") + sqlite3_errmsg(db_));
+    const std::string message = std::string("run store: ") + sqlite3_errmsg(db_);
+    if (rc == SQLITE_FULL) throw StoreFullError(message);
+    throw std::runtime_error(message);
   }
   std::string text(int col) const {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
@@ -204,9 +206,11 @@ namespace {
 
 void exec(sqlite3* db, const char* sql) {
   char* error = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &error);
+  if (rc != SQLITE_OK) {
     const std::string message = error ? error : "unknown error";
     sqlite3_free(error);
+    if (rc == SQLITE_FULL) throw StoreFullError("run store: " + message);
     throw std::runtime_error("run store: " + message);
   }
 }

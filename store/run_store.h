@@ -5,6 +5,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,8 +67,17 @@ struct RunQuery {
 /// The part of a stored result that a RunQuery with `summary` keeps (null stays null).
 nlohmann::json result_summary(const nlohmann::json& result);
 
+/// A write the backing store has no room for (SQLite's SQLITE_FULL: the disk, or the database's
+/// size limit, is full). Nothing stored before is harmed; the same write succeeds once there is
+/// room again.
+class StoreFullError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 /// Durable record of every run and experiment. All methods are thread-safe; records are
-/// returned by value. Failures of the backing store throw std::runtime_error.
+/// returned by value. Failures of the backing store throw std::runtime_error (StoreFullError
+/// when it has no room).
 class RunStore {
  public:
   virtual ~RunStore() = default;

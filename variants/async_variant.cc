@@ -12,8 +12,7 @@ AsyncVariant::AsyncVariant(UpstreamOptions upstream, int pool_size)
 
 AsyncVariant::~AsyncVariant() { stop(); }
 
-uint16_t AsyncVariant::start(const Endpoint& listen) {
-  const int fd = open_listener(listen, /*reuse_port=*/true);
+uint16_t AsyncVariant::serve(int fd) {
   const uint16_t port = bound_port(fd);
   try {
     loop_ = std::make_unique<AsyncLoop>(upstream_, pool_size_, stats_, fd);

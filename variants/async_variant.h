@@ -21,7 +21,7 @@ class AsyncVariant final : public Variant {
   AsyncVariant(UpstreamOptions upstream, int pool_size);
   ~AsyncVariant() override;
 
-  uint16_t start(const Endpoint& listen) override;
+  uint16_t serve(int listen_fd) override;
   void stop() override;
   std::string name() const override { return "async"; }
   const ServerStats& stats() const override { return stats_; }

@@ -205,11 +205,11 @@ FiberVariant::FiberVariant(UpstreamOptions upstream, bool blocking_upstream, siz
 
 FiberVariant::~FiberVariant() { stop(); }
 
-uint16_t FiberVariant::start(const Endpoint& listen) {
+uint16_t FiberVariant::serve(int fd) {
   if (!upstream_.url.endpoint.sockaddr()) {
+    ::close(fd);
     throw StartError("fiber variant: bad upstream " + upstream_.url.to_string());
   }
-  const int fd = open_listener(listen, /*reuse_port=*/true);
   const uint16_t port = bound_port(fd);
   // stop() needs the reactor to reach the thread: do not return before it exists.
   std::promise<void> ready;
@@ -265,7 +265,7 @@ void FiberVariant::run(int listen_fd) {
       boost::fibers::fiber(std::allocator_arg, boost::fibers::fixedsize_stack(stack_bytes_),
                            [this, fd, &live] {
                              const GaugeHold hold(stats_.open_connections);
-                             serve(fd);
+                             serve_connection(fd);
                              --live;
                            })
           .detach();
@@ -276,7 +276,7 @@ void FiberVariant::run(int listen_fd) {
   while (live > 0) boost::this_fiber::yield();
 }
 
-void FiberVariant::serve(int fd) {
+void FiberVariant::serve_connection(int fd) {
   FiberReactor& reactor = *FiberReactor::current();
   const std::string upstream_request = "GET " + upstream_.url.target +
                                        " HTTP/1.1\r\nHost: " + upstream_.url.host_header +

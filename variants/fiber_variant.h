@@ -24,14 +24,14 @@ class FiberVariant final : public Variant {
   FiberVariant(UpstreamOptions upstream, bool blocking_upstream, size_t stack_bytes);
   ~FiberVariant() override;
 
-  uint16_t start(const Endpoint& listen) override;
+  uint16_t serve(int listen_fd) override;
   void stop() override;
   std::string name() const override { return blocking_ ? "fiber-blocking" : "fiber"; }
   const ServerStats& stats() const override { return stats_; }
 
  private:
   void run(int listen_fd);
-  void serve(int fd);
+  void serve_connection(int fd);
 
   UpstreamOptions upstream_;
   bool blocking_;

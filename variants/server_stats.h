@@ -47,6 +47,9 @@ struct ServerStats {
   std::atomic<uint64_t> upstream_timeouts{0};  ///< Answered 504.
   std::atomic<int64_t> inflight{0};            ///< Requests being handled now (a gauge).
   std::atomic<int64_t> open_connections{0};    ///< Client connections open now (a gauge).
+  std::atomic<int64_t> pool_threads{0};  ///< threads:N's pool size (a gauge; 0 for the others).
+  std::atomic<int64_t> pool_busy{0};     ///< Pool threads running a request now (a gauge).
+  std::atomic<int64_t> pool_queued{0};   ///< Requests waiting for a pool thread now (a gauge).
   std::array<RouteStats, kRouteCount> routes;  ///< By Route.
 
   /// Records one answer written: `total`, `requests`, and the route's histogram and status

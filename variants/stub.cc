@@ -11,6 +11,7 @@
 #include <charconv>
 #include <functional>
 #include <queue>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -36,7 +37,7 @@ std::string html_body(size_t bytes) {
       "<p>This page stands in for the slow upstream service of the 2017 experiment: it answers\n"
       "every request after a configured delay, as an nginx with a sleeping upstream would.</p>\n"
       "<p>Override the profile per request with "
-      "<em>?delay=50ms&amp;status=503&amp;size=100</em>.</p>\n"
+      "<em>?delay=50ms&amp;status=503&amp;size=100&amp;fault=reset</em>.</p>\n"
       "</body>\n</html>\n";
   std::string body = kPage.substr(0, std::min(bytes, kPage.size()));
   if (body.size() < bytes) {
@@ -67,6 +68,8 @@ struct Conn {
   bool want_write = false;  // EPOLLOUT registered
   int status = 200;
   size_t body_bytes = 0;
+  StubFault fault = StubFault::kNone;
+  std::chrono::nanoseconds delay{0};
   Clock::time_point started;
 };
 
@@ -81,7 +84,8 @@ struct Timer {
 
 class UpstreamStub::Loop {
  public:
-  Loop(UpstreamStub& owner, int listen_fd) : owner_(owner), listen_fd_(listen_fd) {
+  Loop(UpstreamStub& owner, int listen_fd)
+      : owner_(owner), listen_fd_(listen_fd), sampler_(owner.profile_, std::random_device{}()) {
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
     timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -229,12 +233,19 @@ class UpstreamStub::Loop {
     if (c.in.size() < head.head_bytes + head.content_length) return;
 
     const StubProfile& profile = owner_.profile_;
-    std::chrono::nanoseconds delay = profile.delay;
-    c.status = 200;
+    std::chrono::nanoseconds delay = sampler_.delay();
+    c.fault = sampler_.fault();
+    c.status = c.fault == StubFault::kError ? profile.faults.error_status : 200;
     c.body_bytes = profile.body_bytes;
     if (!head.query.empty()) {
       if (const auto v = query_param(head.query, "delay")) {
         if (const auto d = parse_duration(*v)) delay = std::min(*d, profile.max_delay);
+      }
+      if (const auto v = query_param(head.query, "fault")) {
+        for (size_t i = 0; i < kStubFaultCount; ++i) {
+          if (*v == kStubFaultNames[i]) c.fault = static_cast<StubFault>(i);
+        }
+        c.status = c.fault == StubFault::kError ? profile.faults.error_status : 200;
       }
       if (const auto v = query_param(head.query, "status")) {
         int s = 0;
@@ -253,6 +264,7 @@ class UpstreamStub::Loop {
     c.keep_alive = head.keep_alive;
     c.in.erase(0, head.head_bytes + head.content_length);
     c.started = Clock::now();
+    c.delay = delay;
     c.waiting = true;
     const Timer timer{c.started + delay, fd, c.serial};
     timers_.push(timer);
@@ -277,6 +289,17 @@ class UpstreamStub::Loop {
                                                           : nullptr;
       if (!c || c->serial != t.serial || !c->waiting) continue;  // connection gone meanwhile
       c->waiting = false;
+      owner_.delays_.record(c->delay);
+      owner_.faults_[static_cast<size_t>(c->fault)].fetch_add(1, std::memory_order_relaxed);
+      if (c->fault == StubFault::kClose || c->fault == StubFault::kReset) {
+        if (c->fault == StubFault::kReset) {
+          // A zero linger makes close() send an RST instead of a FIN.
+          const linger abort{1, 0};
+          ::setsockopt(t.fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+        }
+        close_conn(t.fd);
+        continue;
+      }
       if (c->status == 200 && c->body_bytes == owner_.profile_.body_bytes && c->keep_alive) {
         c->out = default_response_;
       } else {
@@ -328,6 +351,7 @@ class UpstreamStub::Loop {
   std::string default_response_;
   std::vector<std::unique_ptr<Conn>> conns_;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
+  StubSampler sampler_;
 };
 
 UpstreamStub::UpstreamStub(StubProfile profile) : profile_(profile) {}

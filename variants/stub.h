@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -8,22 +9,15 @@
 
 #include "core/endpoint.h"
 #include "core/histogram.h"
+#include "variants/stub_profile.h"
 
 namespace iolab {
 
 using namespace std::chrono_literals;
 
-/// How the stub answers, unless a request's query string overrides it
-/// (`?delay=50ms&status=503&size=100`, each capped by the maxima below).
-struct StubProfile {
-  std::chrono::nanoseconds delay = 100ms;    ///< Time from request to answer.
-  std::chrono::nanoseconds max_delay = 60s;  ///< Cap on `?delay=`.
-  size_t body_bytes = 612;                   ///< As nginx's default page.
-  size_t max_body_bytes = 16 * 1024 * 1024;  ///< Cap on `?size=`.
-};
-
 /// The slow upstream of the seed experiment: an HTTP/1.1 keep-alive server on one epoll thread
-/// that answers each request with an HTML page after a delay. It never answers earlier than
+/// that answers each request with an HTML page after a delay drawn from the profile's
+/// distribution, or with the fault the profile's probabilities draw. It never answers earlier than
 /// asked (timers are absolute CLOCK_MONOTONIC deadlines) and holds tens of thousands of delayed
 /// requests at once. Requests on one connection are answered in order.
 ///
@@ -48,6 +42,13 @@ class UpstreamStub {
   uint64_t open_connections() const { return open_.load(std::memory_order_relaxed); }
   /// Time from a request's head being read to its answer being written, per answer.
   const LatencyHistogram& latency() const { return latency_; }
+  /// The delay each request was given (drawn or asked for with `?delay=`), recorded when its
+  /// timer fires, whatever the answer or fault that followed.
+  const LatencyHistogram& delays() const { return delays_; }
+  /// Requests that met `fault` (kNone: answered normally), by StubFault.
+  uint64_t faults(StubFault fault) const {
+    return faults_[static_cast<size_t>(fault)].load(std::memory_order_relaxed);
+  }
 
  private:
   class Loop;
@@ -57,6 +58,8 @@ class UpstreamStub {
   std::atomic<uint64_t> served_{0};
   std::atomic<uint64_t> open_{0};
   LatencyHistogram latency_;
+  LatencyHistogram delays_;
+  std::array<std::atomic<uint64_t>, kStubFaultCount> faults_{};
   std::unique_ptr<Loop> loop_;
   std::jthread thread_;
 };

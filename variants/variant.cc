@@ -6,12 +6,29 @@
 #include "core/errors.h"
 #include "variants/async_variant.h"
 #include "variants/fiber_variant.h"
+#include "variants/net.h"
 #include "variants/threads_variant.h"
 
 namespace iolab {
 
+uint16_t Variant::start(const Endpoint& listen) {
+  return serve(open_listener(listen, /*reuse_port=*/true));
+}
+
+std::string_view accept_mode_name(AcceptMode mode) {
+  return mode == AcceptMode::kShared ? "shared" : "reuseport";
+}
+
+std::optional<AcceptMode> parse_accept_mode(std::string_view text) {
+  if (text == "shared") return AcceptMode::kShared;
+  if (text == "reuseport") return AcceptMode::kReusePort;
+  return std::nullopt;
+}
+
 std::string VariantSpec::name() const {
-  return kind == "threads" ? kind + ":" + std::to_string(threads) : kind;
+  std::string label = kind == "threads" ? kind + ":" + std::to_string(threads) : kind;
+  if (accept != AcceptMode::kShared) label += "/" + std::string(accept_mode_name(accept));
+  return label;
 }
 
 const std::vector<std::string>& variant_kinds() {
@@ -24,8 +41,17 @@ std::optional<VariantSpec> parse_variant(std::string_view text, std::string* err
     if (error) *error = std::move(reason);
     return std::nullopt;
   };
-  const size_t colon = text.find(':');
   VariantSpec spec;
+  if (const size_t slash = text.find('/'); slash != std::string_view::npos) {
+    const auto mode = parse_accept_mode(text.substr(slash + 1));
+    if (!mode) {
+      return fail("unknown accept mode in variant '" + std::string(text) +
+                  "' (known: shared, reuseport)");
+    }
+    spec.accept = *mode;
+    text = text.substr(0, slash);
+  }
+  const size_t colon = text.find(':');
   spec.kind = std::string(text.substr(0, colon));
   bool known = false;
   for (const auto& k : variant_kinds()) known = known || k == spec.kind;

@@ -15,15 +15,32 @@ namespace iolab {
 
 using namespace std::chrono_literals;
 
-/// Which concurrency model, and its size. Written as "threads:100", "async", ...
+/// How a variant's worker processes get their connections.
+enum class AcceptMode : uint8_t {
+  /// One listening socket, opened by the supervisor, that every worker accepts from: an idle
+  /// worker takes the next connection (gunicorn's and nginx's way, without reuseport).
+  kShared,
+  /// Each worker binds its own socket with SO_REUSEPORT: the kernel hashes each connection to a
+  /// worker, whatever its load.
+  kReusePort,
+};
+
+/// "shared" or "reuseport".
+std::string_view accept_mode_name(AcceptMode mode);
+/// The mode `text` names, or nullopt.
+std::optional<AcceptMode> parse_accept_mode(std::string_view text);
+
+/// Which concurrency model, and its size. Written as "threads:100", "async", ...; with
+/// "/reuseport" after it for AcceptMode::kReusePort ("threads:100/reuseport").
 struct VariantSpec {
   std::string kind = "threads";  ///< One of variant_kinds().
   int threads = 10;              ///< Pool size, for kind "threads".
   int workers = 2;               ///< Worker processes sharing the port.
   int pool_size = 0;             ///< Upstream connections per worker, for kind "async"; 0: no cap.
   size_t stack_bytes = 64 * 1024;  ///< Stack of each fiber, for kinds "fiber" and "fiber-blocking".
+  AcceptMode accept = AcceptMode::kShared;  ///< How the workers get their connections.
 
-  /// The label used in tables and metrics: "threads:100", "async".
+  /// The label used in tables and metrics: "threads:100", "async", "async/reuseport".
   std::string name() const;
 };
 
@@ -89,7 +106,8 @@ class VariantLimits {
   static std::optional<VariantLimitError> check(const VariantSpec& spec);
 };
 
-/// Parses "threads:100" (or a bare kind); the thread count is checked by VariantLimits. On
+/// Parses "threads:100" (or a bare kind), optionally followed by "/shared" or "/reuseport"; the
+/// thread count is checked by VariantLimits. On
 /// failure returns nullopt and sets `error` to a one-line reason naming what is wrong.
 std::optional<VariantSpec> parse_variant(std::string_view text, std::string* error = nullptr);
 
@@ -109,9 +127,15 @@ class Variant {
  public:
   virtual ~Variant() = default;
 
-  /// Binds `listen` with SO_REUSEPORT (so worker processes share one port), starts serving and
-  /// returns the bound port. Throws StartError when it cannot. Call once.
-  virtual uint16_t start(const Endpoint& listen) = 0;
+  /// Binds `listen` with SO_REUSEPORT (so worker processes can share one port), serves on it
+  /// (serve()) and returns the bound port. Throws StartError when it cannot. Call once, or
+  /// serve().
+  uint16_t start(const Endpoint& listen);
+  /// Serves on `listen_fd`, a listening, non-blocking socket it now owns and closes when it
+  /// stops: its own, or one the supervisor opened that every worker accepts from (never shut
+  /// down: the other workers still accept from it). Returns its port; throws StartError (having
+  /// closed `listen_fd`) when it cannot. Returns only once it accepts. Call once.
+  virtual uint16_t serve(int listen_fd) = 0;
   /// Stops accepting, finishes or abandons requests in progress, joins every thread it started.
   /// Idempotent; the destructor calls it.
   virtual void stop() = 0;

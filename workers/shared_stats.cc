@@ -104,6 +104,8 @@ WorkerStatsValues& WorkerStatsValues::operator+=(const WorkerStatsValues& o) {
   cpu_ns += o.cpu_ns;
   inflight += o.inflight;
   open_connections += o.open_connections;
+  pool_threads += o.pool_threads;
+  pool_busy += o.pool_busy;
   return *this;
 }
 
@@ -125,6 +127,8 @@ WorkerStatsValues read_slot(const SharedWorkerStats& slot) {
   v.cpu_ns = slot.cpu_ns.load(std::memory_order_relaxed);
   v.inflight = slot.inflight.load(std::memory_order_relaxed);
   v.open_connections = slot.open_connections.load(std::memory_order_relaxed);
+  v.pool_threads = slot.pool_threads.load(std::memory_order_relaxed);
+  v.pool_busy = slot.pool_busy.load(std::memory_order_relaxed);
   return v;
 }
 
@@ -190,6 +194,8 @@ StatsPublisher::StatsPublisher(const ServerStats& stats, SharedWorkerStats& slot
   // Gauges describe this worker only; CPU time starts afresh in a new process.
   base_.inflight = 0;
   base_.open_connections = 0;
+  base_.pool_threads = 0;
+  base_.pool_busy = 0;
   last_counts_.fill(UINT64_MAX);
   publish();
   thread_ = std::jthread([this](std::stop_token stop) {
@@ -245,6 +251,8 @@ void StatsPublisher::publish() {
   slot_.cpu_ns.store(base_.cpu_ns + cpu_ns_now(), relaxed);
   slot_.inflight.store(non_negative(stats_.inflight), relaxed);
   slot_.open_connections.store(non_negative(stats_.open_connections), relaxed);
+  slot_.pool_threads.store(non_negative(stats_.pool_threads), relaxed);
+  slot_.pool_busy.store(non_negative(stats_.pool_busy), relaxed);
 }
 
 }  // namespace iolab

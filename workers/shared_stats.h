@@ -49,6 +49,7 @@ struct SharedWorkerStats {
   std::atomic<uint64_t> requests, upstream_failures, upstream_timeouts;
   std::atomic<uint64_t> cpu_ns;  ///< User + system time of the worker.
   std::atomic<uint64_t> inflight, open_connections;
+  std::atomic<uint64_t> pool_threads, pool_busy;  ///< threads:N's pool: its size, busy threads.
 };
 
 /// The plain-value copy of SharedWorkerStats the daemon sums and exports.
@@ -59,6 +60,7 @@ struct WorkerStatsValues {
   uint64_t requests = 0, upstream_failures = 0, upstream_timeouts = 0;
   uint64_t cpu_ns = 0;
   uint64_t inflight = 0, open_connections = 0;
+  uint64_t pool_threads = 0, pool_busy = 0;
 
   WorkerStatsValues& operator+=(const WorkerStatsValues& o);
 };

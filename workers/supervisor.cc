@@ -19,6 +19,7 @@
 
 #include "core/duration.h"
 #include "core/errors.h"
+#include "variants/net.h"
 
 extern char** environ;
 
@@ -29,6 +30,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kReadyFd = 3;
 constexpr int kStatsFd = 4;
+constexpr int kListenFd = 5;
 constexpr auto kStartTimeout = std::chrono::seconds(10);
 constexpr auto kRestartDelay = std::chrono::milliseconds(100);
 
@@ -64,6 +66,7 @@ Supervisor::Worker Supervisor::spawn(int ready_fd, size_t slot) {
     const auto it = std::find(args.begin(), args.end(), "--ready-fd");
     if (it != args.end()) args.erase(it, it + 2);
   }
+  if (listen_fd_ >= 0) args.insert(args.end(), {"--listen-fd", std::to_string(kListenFd)});
   if (spec_.stats) {
     args.insert(args.end(), {"--stats-fd", std::to_string(kStatsFd), "--stats-slot",
                              std::to_string(first_slot_ + static_cast<int>(slot))});
@@ -76,6 +79,7 @@ Supervisor::Worker Supervisor::spawn(int ready_fd, size_t slot) {
   posix_spawn_file_actions_init(&actions);
   if (ready_fd >= 0) posix_spawn_file_actions_adddup2(&actions, ready_fd, kReadyFd);
   if (spec_.stats) posix_spawn_file_actions_adddup2(&actions, spec_.stats->fd(), kStatsFd);
+  if (listen_fd_ >= 0) posix_spawn_file_actions_adddup2(&actions, listen_fd_, kListenFd);
   // The parent may block signals for its own sigwait thread; a worker starts with none blocked.
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
@@ -92,16 +96,21 @@ Supervisor::Worker Supervisor::spawn(int ready_fd, size_t slot) {
   return {pid, pidfd_open(pid)};
 }
 
-uint16_t Supervisor::start() {
-  if (spec_.variant.workers < 1) throw StartError("workers must be at least 1");
-  if (spec_.stats) first_slot_ = spec_.stats->acquire(spec_.variant.workers);
-  const auto addr = spec_.listen.sockaddr();
-  if (!addr) throw StartError("cannot listen on " + spec_.listen.to_string());
+std::optional<WorkerStatsValues> Supervisor::published_stats() const {
+  if (!spec_.stats || first_slot_ < 0) return std::nullopt;
+  WorkerStatsValues sum;
+  for (int i = 0; i < spec_.variant.workers; ++i) {
+    sum += read_slot(spec_.stats->layout().slots[static_cast<size_t>(first_slot_ + i)]);
+  }
+  return sum;
+}
+
+void Supervisor::reserve_port(const sockaddr_in& addr) {
   reserve_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   const int one = 1;
   ::setsockopt(reserve_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   ::setsockopt(reserve_fd_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  if (::bind(reserve_fd_, reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
+  if (::bind(reserve_fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
     const int err = errno;
     ::close(reserve_fd_);
     reserve_fd_ = -1;
@@ -111,6 +120,19 @@ uint16_t Supervisor::start() {
   socklen_t len = sizeof bound;
   ::getsockname(reserve_fd_, reinterpret_cast<sockaddr*>(&bound), &len);
   port_ = ntohs(bound.sin_port);
+}
+
+uint16_t Supervisor::start() {
+  if (spec_.variant.workers < 1) throw StartError("workers must be at least 1");
+  if (spec_.stats) first_slot_ = spec_.stats->acquire(spec_.variant.workers);
+  const auto addr = spec_.listen.sockaddr();
+  if (!addr) throw StartError("cannot listen on " + spec_.listen.to_string());
+  if (spec_.variant.accept == AcceptMode::kShared) {
+    listen_fd_ = open_listener(spec_.listen, /*reuse_port=*/false);
+    port_ = bound_port(listen_fd_);
+  } else {
+    reserve_port(*addr);
+  }
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
   std::promise<void> ready;
@@ -208,7 +230,7 @@ void Supervisor::stop(std::chrono::milliseconds grace) {
   // Every worker is reaped: no one writes the slots any more.
   if (spec_.stats && first_slot_ >= 0) spec_.stats->release(first_slot_, spec_.variant.workers);
   first_slot_ = -1;
-  for (int* fd : {&reserve_fd_, &wake_fd_}) {
+  for (int* fd : {&reserve_fd_, &listen_fd_, &wake_fd_}) {
     if (*fd >= 0) ::close(*fd);
     *fd = -1;
   }
@@ -224,7 +246,7 @@ std::vector<pid_t> Supervisor::pids() const {
 }
 
 int run_worker(const VariantSpec& variant, const UpstreamOptions& upstream, const Endpoint& listen,
-               int ready_fd, int stats_fd, int stats_slot) {
+               int ready_fd, int stats_fd, int stats_slot, int listen_fd) {
   const pid_t parent = ::getppid();
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (::getppid() != parent) return 1;  // the supervisor died before we asked
@@ -247,7 +269,11 @@ int run_worker(const VariantSpec& variant, const UpstreamOptions& upstream, cons
       region = StatsRegion::attach(stats_fd);
     }
     server = make_variant(variant, upstream);
-    server->start(listen);
+    if (listen_fd >= 0) {
+      server->serve(listen_fd);
+    } else {
+      server->start(listen);
+    }
     if (region) {
       publisher = std::make_unique<StatsPublisher>(
           server->stats(), region->layout().slots[static_cast<size_t>(stats_slot)]);

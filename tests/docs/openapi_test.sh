@@ -25,6 +25,7 @@ trap cleanup EXIT
 
 token=docs-test-token
 echo "$token" >"$work/token"
+chmod 600 "$work/token"
 cat >"$work/iolab.yaml" <<YAML
 api: {listen: "127.0.0.1:0", token_file: $work/token}
 state_dir: $work/state

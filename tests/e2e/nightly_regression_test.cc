@@ -62,7 +62,7 @@ class NightlyRegressionTest : public ::testing::Test {
               static_cast<char*>(nullptr));
       ::_exit(127);
     }
-    const auto deadline = std::chrono::steady_clock::now() + 15s;
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
     while (std::chrono::steady_clock::now() < deadline) {
       const std::string out = slurp(dir_ / "daemon.out");
       if (out.find('\n') != std::string::npos) {
@@ -90,9 +90,13 @@ class NightlyRegressionTest : public ::testing::Test {
         << "upstream: {delay: " << delay << "}\n"
         // 1 s: a p99 is judged only from 10,000 answers a trial, which no row here reaches.
         << "load: {connections: 8, threads: 1, duration: 1s, warmup: 200ms, timeout: 5s}\n"
-        // The shipped p ≤ 0.001; changes under 50 % are not declared: a 20-fold slower
-        // upstream is far beyond, what a busy machine does to a short run is not.
-        << "regression: {window: 10, min_nights: 3, throughput_drop: 50%, p99_rise: 300%}\n"
+        // Changes under 50 % are not declared: a 20-fold slower upstream is far beyond, what a
+        // busy machine does to a short run is not. p ≤ 0.01 rather than the shipped 0.001:
+        // five quick nights and two slow ones are few, and with both cores taken by builds the
+        // quick nights' req/s vary by 20-30 %, which puts a 95 % drop at p ≈ 0.001-0.008 (the
+        // test is about which rows are flagged, not about the threshold).
+        << "regression: {window: 10, min_nights: 3, throughput_drop: 50%, p99_rise: 300%, "
+        << "max_p: 0.01}\n"
         << "variants:\n"
         << "  - {kind: threads, threads: 8, workers: 1, scenario: remote}\n"
         << "  - {kind: async, workers: 1, scenario: remote}\n"
@@ -114,14 +118,18 @@ class NightlyRegressionTest : public ::testing::Test {
 
 TEST_F(NightlyRegressionTest, ASlowerUpstreamFlagsTheThroughputOfExactlyTheRowsThatCallIt) {
   std::string out;
+  // A 20 ms upstream, then 400 ms: 400 req/s, then 20 (8 connections). With 5 ms the quick
+  // nights were CPU-bound, and on a machine busy with builds async's ranged from 280 to
+  // 1,470 req/s: too noisy for a drop to 80 to be significant. Scheduling delays of a few ms
+  // are small against 20 ms.
   for (int i = 0; i < 5; ++i) {
-    ASSERT_EQ(night("5ms", out), 0) << out << slurp(dir_ / "night.err");
+    ASSERT_EQ(night("20ms", out), 0) << out << slurp(dir_ / "night.err");
     EXPECT_EQ(count(out, "REGRESSION"), 0u) << out;
   }
   // One slow night is not yet a change: it might revert tomorrow.
-  ASSERT_EQ(night("100ms", out), 0) << out << slurp(dir_ / "night.err");
+  ASSERT_EQ(night("400ms", out), 0) << out << slurp(dir_ / "night.err");
   EXPECT_EQ(count(out, "REGRESSION"), 0u) << out;
-  EXPECT_EQ(night("100ms", out), 1) << out << slurp(dir_ / "night.err");
+  EXPECT_EQ(night("400ms", out), 1) << out << slurp(dir_ / "night.err");
   EXPECT_EQ(count(out, "REGRESSION remote threads:8 throughput"), 1u) << out;
   EXPECT_EQ(count(out, "REGRESSION remote async throughput"), 1u) << out;
   EXPECT_EQ(count(out, "REGRESSION"), 2u) << out;

@@ -1,7 +1,8 @@
 // Fuzzes the load engine's streaming HTTP response parser (core/response_parser.h), which reads
 // whatever the target server sends.
 //
-// Input: one control byte (bit 0: HEAD requests, set_no_body), then the response stream. The
+// Input: one control byte (bit 0: HEAD requests, set_no_body; bit 1: a head limit of 64 bytes
+// plus 8 per unit of bits 2-7, set_max_head_bytes), then the response stream. The
 // stream is fed three ways: whole, split at points derived from its own bytes, and one byte at
 // a time. Differential property: the three give the same responses (status, body bytes,
 // should_close, stream offset where each ends), the same error at the same response, and the
@@ -101,10 +102,13 @@ extern "C" int LLVMFuzzerTestOneInput(  // NOLINT(readability-identifier-naming)
     const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   const bool no_body = (data[0] & 1) != 0;
+  const size_t max_head =
+      (data[0] & 2) != 0 ? 64 + size_t{8} * (data[0] >> 2) : ResponseParser::kDefaultMaxHeadBytes;
   const std::string stream(reinterpret_cast<const char*>(data) + 1, size - 1);
 
   ResponseParser whole_parser;
   whole_parser.set_no_body(no_body);
+  whole_parser.set_max_head_bytes(max_head);
   const Trace whole = run(whole_parser, stream, {});
 
   // Cut points from the stream's own bytes: the fuzzer steers them by mutating the input, and
@@ -117,6 +121,7 @@ extern "C" int LLVMFuzzerTestOneInput(  // NOLINT(readability-identifier-naming)
   }
   ResponseParser split_parser;
   split_parser.set_no_body(no_body);
+  split_parser.set_max_head_bytes(max_head);
   check(run(split_parser, stream, cuts) == whole);
 
   if (stream.size() <= 4096) {

@@ -77,7 +77,7 @@ TEST(CliTest, EmbeddedRunPrintsTheSeedTable) {
   std::vector<std::string> columns{std::istream_iterator<std::string>(h), {}};
   EXPECT_EQ(columns, (std::vector<std::string>{"variant", "min", "p50", "p99", "p99.9", "max",
                                                "mean", "duration", "requests", "rps", "errors",
-                                               "bound%", "rss_mb", "cpu_s"}));
+                                               "bound%", "rss_mb", "cpu_s", "causes"}));
   EXPECT_EQ(row.rfind("threads:5 ", 0), 0u) << row;
 }
 

@@ -120,8 +120,10 @@ TEST_F(DaemonApiTest, ShowsAndChangesTheUpstreamProfile) {
 }
 
 TEST_F(DaemonApiTest, RunsALoadOnTheActiveVariantAndKeepsItsResult) {
+  // 5 s: long enough that a poll sees it running with answers even on a loaded machine (1.5 s
+  // once ended before a poll at a load average of 7.6).
   const Reply created =
-      api_->post("/api/v1/runs", {{"connections", 4}, {"threads", 1}, {"duration", "1500ms"}});
+      api_->post("/api/v1/runs", {{"connections", 4}, {"threads", 1}, {"duration", "5s"}});
   ASSERT_EQ(created.status, 201) << created.text;
   const int64_t id = created.body["id"];
   EXPECT_EQ(created.location, "/api/v1/runs/" + std::to_string(id));
@@ -167,7 +169,8 @@ TEST_F(DaemonApiTest, AWorkerThatDiesMidRunIsRestartedCountedAndTheRunGoesOn) {
   ASSERT_EQ(
       api_->put("/api/v1/variant", {{"kind", "threads"}, {"threads", 4}, {"workers", 2}}).status,
       200);
-  const int64_t id = post_run({{"connections", 4}, {"threads", 1}, {"duration", "1500ms"}});
+  // Long enough to be still running once the kill is seen, on a loaded machine too.
+  const int64_t id = post_run({{"connections", 4}, {"threads", 1}, {"duration", "5s"}});
   api_->wait_run(id, [](const json& r) {
     return r["progress"].is_object() && r["progress"]["requests"].get<uint64_t>() > 0;
   });
@@ -261,6 +264,15 @@ TEST_F(DaemonApiTest, RunsAnExperimentAndReportsItInEveryFormat) {
   const Reply html = api_->get(path + "/report?format=html");
   EXPECT_EQ(html.content_type.rfind("text/html", 0), 0u);
   EXPECT_NE(html.text.find("<td>async</td>"), std::string::npos);
+  // The five charts, and the workers' layers the store kept: the upstream is measured, the
+  // queue wait of threads:N is not.
+  for (const char* chart : {"requests", "latency", "spectrum", "timeline", "decomposition"}) {
+    EXPECT_NE(html.text.find(std::string("<g class=\"chart ") + chart), std::string::npos) << chart;
+  }
+  EXPECT_NE(html.text.find("async upstream: "), std::string::npos);
+  EXPECT_NE(html.text.find("threads:2 upstream: "), std::string::npos);
+  EXPECT_NE(html.text.find("queue wait not measured"), std::string::npos);
+  EXPECT_EQ(html.text.find("kept no layers"), std::string::npos);
   const Reply js = api_->get(path + "/report?format=json");
   EXPECT_FALSE(js.body.is_discarded());
   EXPECT_FALSE(js.body.is_null());
@@ -279,6 +291,8 @@ TEST(DaemonAuthTest, NeedsTheBearerTokenEverywhereButHealthz) {
   const auto token_file =
       std::filesystem::temp_directory_path() / ("iolab_token_" + std::to_string(::getpid()));
   std::ofstream(token_file) << "s3cret-token\n";
+  std::filesystem::permissions(
+      token_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   DaemonConfig config = test_config();
   config.variant_default.reset();
   config.token_file = token_file.string();

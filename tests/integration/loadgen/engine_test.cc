@@ -187,7 +187,7 @@ TEST(EngineTest, CountsTimeoutsAndEndsOnTimeWhenTheServerNeverAnswers) {
   EXPECT_GE(server.accepted(), result.errors.timeout);
 }
 
-TEST(EngineTest, CountsReadErrorsWhenTheServerSendsGarbage) {
+TEST(EngineTest, CountsProtocolErrorsWhenTheServerSendsGarbage) {
   RawServer server([](int fd) {
     RawServer::send_all(fd, "SPDY/9 banana\r\n\r\n");
     return true;
@@ -198,7 +198,9 @@ TEST(EngineTest, CountsReadErrorsWhenTheServerSendsGarbage) {
   const LoadResult result = run_load(spec);
   EXPECT_LT(Clock::now() - started, spec.duration + 30s) << "ends, not at a hang";
   EXPECT_EQ(result.requests, 0u);
-  EXPECT_GT(result.errors.read, 0u);
+  EXPECT_GT(result.errors.protocol, 0u);
+  EXPECT_EQ(result.errors.read, 0u);
+  EXPECT_EQ(result.protocol_error, "not an HTTP/1.x response at byte 0 of an answer");
 }
 
 TEST(EngineTest, CountsReadErrorsWhenTheServerCutsAnAnswerShort) {

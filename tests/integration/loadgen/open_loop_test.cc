@@ -276,18 +276,20 @@ TEST(OpenLoopFailureTest, CountsTimeoutsWhenTheServerNeverAnswers) {
   EXPECT_GT(r.lag_max, 50ms) << "requests due while their connection waited were late";
 }
 
-TEST(OpenLoopFailureTest, CountsReadErrorsWhenTheServerSendsGarbage) {
+TEST(OpenLoopFailureTest, CountsProtocolErrorsWhenTheServerSendsGarbage) {
   RawServer server([](int fd) {
     RawServer::send_all(fd, "SPDY/9 banana\r\n\r\n");
     return true;
   });
   const LoadResult r = timed_run(open_loop_spec(server.port()));
   EXPECT_EQ(r.requests, 0u);
-  EXPECT_GE(r.errors.read, 300u);  // One per scheduled request (400), each on a new connection.
+  // One per scheduled request (400), each on a new connection.
+  EXPECT_GE(r.errors.protocol, 300u);
+  EXPECT_EQ(r.errors.read, 0u);
   EXPECT_EQ(r.errors.timeout, 0u);
 }
 
-TEST(OpenLoopFailureTest, CountsReadErrorsForAnAnswerNobodyAskedFor) {
+TEST(OpenLoopFailureTest, CountsProtocolErrorsForAnAnswerNobodyAskedFor) {
   // Two answers to each request: the second arrives while the connection waits for its turn.
   RawServer server([](int fd) {
     RawServer::send_all(fd, std::string(kOk) + std::string(kOk));
@@ -295,7 +297,8 @@ TEST(OpenLoopFailureTest, CountsReadErrorsForAnAnswerNobodyAskedFor) {
   });
   const LoadResult r = timed_run(open_loop_spec(server.port()));
   EXPECT_GT(r.requests, 150u);
-  EXPECT_GT(r.errors.read, 150u);
+  EXPECT_GT(r.errors.protocol, 150u);
+  EXPECT_EQ(r.protocol_error, "an answer to no request at byte 0 of an answer");
 }
 
 }  // namespace

@@ -145,5 +145,98 @@ TEST(UpstreamStubTest, StopClosesThePort) {
   EXPECT_FALSE(c.Get("/"));
 }
 
+// One request on a fresh connection, read to its end: the status line's code, 0 for a
+// connection closed without an answer, -1 for a reset.
+int raw_get(uint16_t port, const std::string& target) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string request = "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  EXPECT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  std::string in;
+  char buf[4096];
+  int outcome = 0;
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 10000) != 1) break;  // no answer in 10 s: fails below
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0) {
+      outcome = errno == ECONNRESET ? -1 : -2;
+      break;
+    }
+    if (n == 0) break;
+    in.append(buf, static_cast<size_t>(n));
+    if (in.find("\r\n\r\n") != std::string::npos) {
+      outcome = std::stoi(in.substr(9, 3));
+      break;
+    }
+  }
+  ::close(fd);
+  return outcome;
+}
+
+TEST(UpstreamStubTest, RecordsTheDelaysItServedInItsHistogram) {
+  StubProfile profile;
+  profile.distribution = parse_delay_distribution("mixture(50%: 1ms, 50%: 60ms)");
+  UpstreamStub stub(profile);
+  const uint16_t port = stub.start(Endpoint{"127.0.0.1", 0});
+  auto c = client_for(port);
+  c.set_keep_alive(true);
+  constexpr int kRequests = 40;
+  int slow_seen = 0;  // answers that took at least the long delay
+  for (int i = 0; i < kRequests; ++i) {
+    const auto started = Clock::now();
+    const auto res = c.Get("/");
+    ASSERT_TRUE(res);
+    slow_seen += Clock::now() - started >= 60ms ? 1 : 0;
+  }
+  const auto& delays = stub.delays();
+  ASSERT_EQ(delays.count(), static_cast<uint64_t>(kRequests));
+  uint64_t short_served = 0;
+  uint64_t long_served = 0;
+  delays.for_each_bucket([&](int64_t lowest, int64_t highest, uint64_t n) {
+    if (highest <= 1'001'000) short_served += n;
+    if (lowest >= 59'900'000 && highest <= 60'100'000) long_served += n;
+  });
+  // Every recorded delay is one of the two the mixture holds, and both occur (2^-39 otherwise).
+  EXPECT_EQ(short_served + long_served, static_cast<uint64_t>(kRequests));
+  EXPECT_GT(short_served, 0u);
+  EXPECT_GT(long_served, 0u);
+  // A long delay served is an answer the client waited for at least that long.
+  EXPECT_GE(static_cast<uint64_t>(slow_seen), long_served);
+  EXPECT_EQ(stub.faults(StubFault::kNone), static_cast<uint64_t>(kRequests));
+}
+
+TEST(UpstreamStubTest, FaultsReachTheClientAsAnErrorACloseOrAReset) {
+  StubProfile profile{.delay = 1ms};
+  profile.faults = StubFaults{.error = 1.0, .error_status = 503};
+  UpstreamStub stub(profile);
+  const uint16_t port = stub.start(Endpoint{"127.0.0.1", 0});
+  EXPECT_EQ(raw_get(port, "/"), 503);
+  EXPECT_EQ(raw_get(port, "/?fault=close"), 0);
+  EXPECT_EQ(raw_get(port, "/?fault=reset"), -1);
+  EXPECT_EQ(raw_get(port, "/?fault=none"), 200);
+  EXPECT_EQ(stub.faults(StubFault::kError), 1u);
+  EXPECT_EQ(stub.faults(StubFault::kClose), 1u);
+  EXPECT_EQ(stub.faults(StubFault::kReset), 1u);
+  EXPECT_EQ(stub.delays().count(), 4u);
+}
+
+TEST(UpstreamStubTest, DrawsFaultsFromTheProfile) {
+  StubProfile profile{.delay = 0ms};
+  profile.faults = StubFaults{.reset = 1.0};
+  UpstreamStub stub(profile);
+  const uint16_t port = stub.start(Endpoint{"127.0.0.1", 0});
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(raw_get(port, "/"), -1);
+  profile.faults = StubFaults{.close = 1.0};
+  UpstreamStub closing(profile);
+  const uint16_t closing_port = closing.start(Endpoint{"127.0.0.1", 0});
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(raw_get(closing_port, "/"), 0);
+}
+
 }  // namespace
 }  // namespace iolab

@@ -136,5 +136,69 @@ TEST(ThreadsVariantTest, StopFreesThePort) {
   EXPECT_EQ(again.start(Endpoint{"127.0.0.1", port}), port);
 }
 
+template <typename Pred>
+bool eventually(Pred pred, std::chrono::seconds within = std::chrono::seconds(10)) {
+  const auto deadline = Clock::now() + within;
+  while (!pred()) {
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+// A request of `port`'s /remote, answered whenever its upstream lets it: run on its own thread.
+std::jthread remote_client(uint16_t port, std::atomic<int>& ok) {
+  return std::jthread([port, &ok] {
+    auto c = client_for(port);
+    c.set_read_timeout(60, 0);
+    const auto res = c.Get("/remote");
+    if (res && res->status == 200) ++ok;
+  });
+}
+
+// The time from a connection becoming readable to a pool thread taking it is queue wait, and
+// the pool's threads show as busy or queued: one thread, two clients, the first held in its
+// upstream call until the test stops the upstream.
+TEST(ThreadsVariantTest, RecordsQueueWaitAndThePoolsOccupancy) {
+  UpstreamStub stub(StubProfile{.delay = 60s});
+  stub.start(Endpoint{"127.0.0.1", 0});
+  ThreadsVariant variant(1, UpstreamOptions{.url = url_for(stub.port()), .timeout = 60s});
+  const uint16_t port = variant.start(Endpoint{"127.0.0.1", 0});
+  const ServerStats& stats = variant.stats();
+  EXPECT_EQ(stats.pool_threads.load(), 1);
+  std::atomic<int> ok{0};
+  auto first = remote_client(port, ok);
+  ASSERT_TRUE(eventually([&] { return stats.pool_busy.load() == 1; }));
+  auto second = remote_client(port, ok);
+  ASSERT_TRUE(eventually([&] { return stats.pool_queued.load() == 1; }));
+  const auto queued_by = Clock::now();  // the second was readable before this
+  EXPECT_EQ(stats.pool_busy.load(), 1);
+  std::this_thread::sleep_for(100ms);  // a wait to measure, not an ordering
+  const auto released = Clock::now();  // the only thread is busy until after this
+  stub.stop();                         // the first call fails: its thread takes the second
+  first.join();
+  second.join();
+  EXPECT_EQ(stats.queue_wait.count(), 2u);
+  // Less the histogram's 0.1 % resolution.
+  EXPECT_GE(stats.queue_wait.max(), (released - queued_by) * 998 / 1000);
+  EXPECT_TRUE(eventually([&] { return stats.pool_busy.load() == 0; }));
+  EXPECT_EQ(stats.pool_queued.load(), 0);
+}
+
+// Keep-alive ends on idle time, not after a number of requests: one connection carries many.
+TEST(ThreadsVariantTest, KeepsAConnectionAliveForManyRequests) {
+  ThreadsVariant variant(2, UpstreamOptions{.url = url_for(closed_port())});
+  const uint16_t port = variant.start(Endpoint{"127.0.0.1", 0});
+  auto c = client_for(port);
+  c.set_keep_alive(true);
+  for (int i = 0; i < 20; ++i) {
+    const auto res = c.Get("/plaintext");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->get_header_value("Connection"), "");
+  }
+  EXPECT_EQ(variant.stats().open_connections.load(), 1);
+  EXPECT_EQ(variant.stats().queue_wait.count(), 20u);
+}
+
 }  // namespace
 }  // namespace iolab

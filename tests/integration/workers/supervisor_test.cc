@@ -5,7 +5,10 @@
 #include <signal.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -124,6 +127,65 @@ TEST(SupervisorTest, StartFailsCleanlyWhenWorkersCannotStart) {
   Supervisor supervisor(spec);
   EXPECT_THROW(supervisor.start(), StartError);
   EXPECT_TRUE(supervisor.pids().empty());
+}
+
+// The listening sockets a process holds, as their inodes ("socket:[123]" in /proc/PID/fd).
+std::set<std::string> listening_sockets(pid_t pid, uint16_t port) {
+  // /proc/net/tcp lists listening sockets (state 0A) with their local port and inode.
+  std::set<std::string> inodes_on_port;
+  std::ifstream tcp("/proc/net/tcp");
+  std::string line;
+  std::getline(tcp, line);
+  while (std::getline(tcp, line)) {
+    std::istringstream in(line);
+    std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+    in >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >>
+        inode;
+    if (state != "0A") continue;
+    if (std::stoul(local.substr(local.find(':') + 1), nullptr, 16) != port) continue;
+    inodes_on_port.insert("socket:[" + inode + "]");
+  }
+  std::set<std::string> held;
+  const std::filesystem::path fds = "/proc/" + std::to_string(pid) + "/fd";
+  for (const auto& entry : std::filesystem::directory_iterator(fds)) {
+    std::error_code ec;
+    const auto target = std::filesystem::read_symlink(entry.path(), ec).string();
+    if (!ec && inodes_on_port.contains(target)) held.insert(target);
+  }
+  return held;
+}
+
+TEST(SupervisorTest, SharedAcceptGivesEveryWorkerTheOneSocketTheSupervisorOpened) {
+  UpstreamStub stub(StubProfile{.delay = 0ms});
+  const uint16_t upstream = stub.start(Endpoint{"127.0.0.1", 0});
+  WorkerSetSpec spec = spec_for(upstream, 2);
+  ASSERT_EQ(spec.variant.accept, AcceptMode::kShared);  // the default
+  Supervisor supervisor(spec);
+  const uint16_t port = supervisor.start();
+  const auto ours = listening_sockets(::getpid(), port);
+  ASSERT_EQ(ours.size(), 1u);
+  for (const pid_t pid : supervisor.pids()) EXPECT_EQ(listening_sockets(pid, port), ours);
+  httplib::Client c("127.0.0.1", port);
+  const auto res = c.Get("/plaintext");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+}
+
+TEST(SupervisorTest, ReusePortGivesEachWorkerASocketOfItsOwn) {
+  UpstreamStub stub(StubProfile{.delay = 0ms});
+  const uint16_t upstream = stub.start(Endpoint{"127.0.0.1", 0});
+  WorkerSetSpec spec = spec_for(upstream, 2);
+  spec.variant.accept = AcceptMode::kReusePort;
+  Supervisor supervisor(spec);
+  const uint16_t port = supervisor.start();
+  EXPECT_TRUE(listening_sockets(::getpid(), port).empty());  // bound, not listening
+  std::set<std::string> all;
+  for (const pid_t pid : supervisor.pids()) {
+    const auto held = listening_sockets(pid, port);
+    EXPECT_EQ(held.size(), 1u);
+    all.insert(held.begin(), held.end());
+  }
+  EXPECT_EQ(all.size(), 2u);
 }
 
 }  // namespace

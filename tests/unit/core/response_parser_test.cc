@@ -207,28 +207,99 @@ TEST(ResponseParserTest, RejectsMalformedFraming) {
   }
 }
 
-TEST(ResponseParserTest, RejectsAHeaderLineLongerThan8KiB) {
-  const std::string head =
-      "HTTP/1.1 200 OK\r\nX-Long: " + std::string(ResponseParser::kMaxLineBytes, 'a') +
-      "\r\nContent-Length: 0\r\n\r\n";
-  {
+// Fed whole, in 100-byte pieces and in 1000-byte pieces: the outcome must not depend on the split.
+void expect_outcome_at_every_split(std::string_view bytes, Outcome outcome, size_t max_head = 0) {
+  for (const size_t step : {bytes.size(), size_t{100}, size_t{1000}, size_t{1}}) {
     ResponseParser parser;
-    EXPECT_EQ(parser.feed(head.data(), head.size()).outcome, Outcome::kError);
-  }
-  {
-    ResponseParser parser;
-    EXPECT_EQ(feed_in_steps(parser, head, 100).outcome, Outcome::kError);
+    if (max_head != 0) parser.set_max_head_bytes(max_head);
+    const Fed fed = feed_in_steps(parser, bytes, step);
+    EXPECT_EQ(fed.outcome, outcome) << "in pieces of " << step;
+    if (outcome == Outcome::kComplete) EXPECT_EQ(fed.end, bytes.size()) << "in pieces of " << step;
   }
 }
 
+std::string with_header(std::string_view name, size_t value_bytes, std::string_view rest) {
+  return "HTTP/1.1 200 OK\r\n" + std::string(name) + ": " + std::string(value_bytes, 'a') + "\r\n" +
+         std::string(rest);
+}
+
+TEST(ResponseParserTest, ReadsAHeaderLineOver64KiBWithinTheHeadLimit) {
+  // A large Set-Cookie: its length alone is no reason to refuse the answer.
+  const std::string response = with_header("Set-Cookie", 100 * 1024, "Content-Length: 2\r\n\r\nok");
+  expect_outcome_at_every_split(response, Outcome::kComplete);
+}
+
+TEST(ResponseParserTest, RejectsAHeadOverItsLimitSayingWhere) {
+  const std::string response = with_header("X-Big", 2000, "Content-Length: 0\r\n\r\n");
+  expect_outcome_at_every_split(response, Outcome::kError, 1024);
+  ResponseParser parser;  // Fed whole, then in pieces: the same byte.
+  parser.set_max_head_bytes(1024);
+  ASSERT_EQ(parser.feed(response.data(), response.size()).outcome, Outcome::kError);
+  EXPECT_EQ(parser.error(), "response head over its size limit");
+  EXPECT_EQ(parser.error_offset(), 1024u);  // The head's first byte over the limit.
+  ResponseParser split;
+  split.set_max_head_bytes(1024);
+  EXPECT_EQ(feed_in_steps(split, response, 7).outcome, Outcome::kError);
+  EXPECT_EQ(split.error_offset(), 1024u);
+  // The default limit is at least wrk's 80 KiB.
+  EXPECT_GE(ResponseParser::kDefaultMaxHeadBytes, size_t{80} * 1024);
+}
+
+TEST(ResponseParserTest, RejectsAFramingHeaderLineOver8KiB) {
+  // Content-Length, Transfer-Encoding and Connection are read, so their lines must fit the
+  // buffer; anywhere the reads split them.
+  for (const std::string_view name : {"Content-Length", "transfer-encoding", "Connection"}) {
+    const std::string response = "HTTP/1.1 200 OK\r\n" + std::string(name) + ":" +
+                                 std::string(ResponseParser::kLineBufferBytes, ' ') + "0\r\n\r\n";
+    expect_outcome_at_every_split(response, Outcome::kError);
+  }
+}
+
+TEST(ResponseParserTest, SkipsLongTrailersAndFoldedLines) {
+  const std::string trailer(20 * 1024, 't');
+  const std::string response = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n " +
+                               trailer + "\r\n\r\n2\r\nok\r\n0\r\nX-T: " + trailer + "\r\n\r\n";
+  expect_outcome_at_every_split(response, Outcome::kComplete);
+}
+
 TEST(ResponseParserTest, AcceptsAHeaderLineJustUnder8KiBSplitAcrossReads) {
-  const std::string head =
-      "HTTP/1.1 200 OK\r\nX-Long: " + std::string(ResponseParser::kMaxLineBytes - 20, 'a') +
-      "\r\nContent-Length: 0\r\n\r\n";
+  const std::string head = with_header("Content-Type", ResponseParser::kLineBufferBytes - 20,
+                                       "Content-Length: 0\r\n\r\n");
   ResponseParser parser;
   const Fed fed = feed_in_steps(parser, head, 1000);
   EXPECT_EQ(fed.outcome, Outcome::kComplete);
   EXPECT_EQ(fed.end, head.size());
+}
+
+TEST(ResponseParserTest, ReadsZeroPaddedChunkSizes) {
+  // RFC 9112 7.1: chunk-size = 1*HEXDIG; leading zeros are digits like any other.
+  const std::string_view response =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "0000000000000005\r\nhello\r\n00000000000000000000\r\n\r\n";
+  expect_outcome_at_every_split(response, Outcome::kComplete);
+  ResponseParser parser;
+  parser.feed(response.data(), response.size());
+  EXPECT_EQ(parser.body_bytes(), 5u);
+  // Sixteen significant digits are still too many.
+  const std::string_view huge =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000\r\n";
+  expect_outcome_at_every_split(huge, Outcome::kError);
+}
+
+TEST(ResponseParserTest, FramesTransferEncodingIdentityByItsContentLength) {
+  const std::string_view response =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\nContent-Length: 5\r\n\r\nhello";
+  ResponseParser parser;
+  const auto result = parser.feed(response.data(), response.size());
+  EXPECT_EQ(result.outcome, Outcome::kComplete);
+  EXPECT_EQ(result.consumed, response.size());
+  EXPECT_FALSE(parser.should_close());
+  // Another coding still makes the body run to the close (RFC 9112 6.3).
+  const std::string_view gzip =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 5\r\n\r\nhello";
+  ResponseParser other;
+  EXPECT_EQ(other.feed(gzip.data(), gzip.size()).outcome, Outcome::kNeedMore);
+  EXPECT_TRUE(other.on_eof());
 }
 
 TEST(ResponseParserTest, ReusesItselfForManyResponsesOnOneConnection) {

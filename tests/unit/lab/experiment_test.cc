@@ -80,14 +80,72 @@ TEST(ExperimentTest, AKindWithAPoolSizeIsRefused) {
 // Since change points a window below 4 nights cannot hold a confirmed change and is
 // refused; the minimum may never exceed the window.
 TEST(ExperimentTest, AWindowTooShortForAChangeIsRefused) {
-  EXPECT_THROW(parse_experiment(
-                   "name: x\nload: {}\nregression: {nights: 1}\nvariants: [{kind: async}]\n",
-                   "e.yaml"),
-               ConfigError);
+  EXPECT_THROW(
+      parse_experiment("name: x\nload: {}\nregression: {nights: 1}\nvariants: [{kind: async}]\n",
+                       "e.yaml"),
+      ConfigError);
   EXPECT_THROW(parse_experiment("name: x\nload: {}\nregression: {window: 4, min_nights: 5}\n"
                                 "variants: [{kind: async}]\n",
                                 "e.yaml"),
                ConfigError);
+}
+
+TEST(ExperimentTest, ReadsTheUpstreamsDistributionFaultsAndEachRowsAcceptMode) {
+  const ExperimentSpec e = parse_experiment(R"(
+name: tail
+upstream:
+  distribution: lognormal(p50=100ms, p99=1s)
+  faults: {error: 1%, close: 0.5%, reset: 0, status: 503}
+load: {connections: 400}
+variants:
+  - {kind: threads, threads: 200, accept: reuseport}
+  - {kind: async}
+)",
+                                            "tail.yaml");
+  ASSERT_TRUE(e.upstream.distribution);
+  EXPECT_EQ(e.upstream.distribution->to_string(), "lognormal(p50=100ms, p99=1s)");
+  EXPECT_DOUBLE_EQ(e.upstream.faults.error, 0.01);
+  EXPECT_DOUBLE_EQ(e.upstream.faults.close, 0.005);
+  EXPECT_DOUBLE_EQ(e.upstream.faults.reset, 0);
+  EXPECT_EQ(e.upstream.faults.error_status, 503);
+  ASSERT_EQ(e.variants.size(), 2u);
+  EXPECT_EQ(e.variants[0].accept, AcceptMode::kReusePort);
+  EXPECT_EQ(e.variants[0].name(), "threads:200/reuseport");
+  EXPECT_EQ(e.variants[1].accept, AcceptMode::kShared);
+  EXPECT_EQ(e.variants[1].name(), "async");
+}
+
+TEST(ExperimentTest, RefusesABadDistributionFaultsOrAcceptMode) {
+  const BadFile cases[] = {
+      {"name: x\nupstream: {distribution: 'gamma(1s)'}\nvariants: [{kind: async}]\n",
+       "f.yaml:2: upstream.distribution: unknown distribution 'gamma'"},
+      {"name: x\nupstream: {delay: 1s, distribution: 1s}\nvariants: [{kind: async}]\n",
+       "upstream.distribution: give delay or distribution, not both"},
+      {"name: x\nupstream: {faults: {error: 60%, reset: 50%}}\nvariants: [{kind: async}]\n",
+       "upstream.faults: error, close and reset add up to more than 100 %"},
+      {"name: x\nupstream: {faults: {drop: 1%}}\nvariants: [{kind: async}]\n", "upstream.faults"},
+      {"name: x\nload: {}\nvariants: [{kind: async, accept: fork}]\n",
+       "f.yaml:3: variants[0].accept: must be shared or reuseport"},
+  };
+  for (const auto& c : cases) {
+    try {
+      parse_experiment(c.yaml, "f.yaml");
+      ADD_FAILURE() << "accepted: " << c.yaml;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(c.message), std::string::npos)
+          << "got: " << e.what() << "\nwant: " << c.message;
+    }
+  }
+}
+
+TEST(ExperimentTest, ParseVariantReadsAnAcceptModeAfterASlash) {
+  EXPECT_EQ(parse_variant("threads:200/reuseport")->accept, AcceptMode::kReusePort);
+  EXPECT_EQ(parse_variant("async/shared")->accept, AcceptMode::kShared);
+  EXPECT_EQ(parse_variant("fiber")->accept, AcceptMode::kShared);
+  std::string error;
+  EXPECT_FALSE(parse_variant("async/fork", &error));
+  EXPECT_NE(error.find("unknown accept mode"), std::string::npos);
+  EXPECT_EQ(parse_variant(parse_variant("threads:7/reuseport")->name())->threads, 7);
 }
 
 }  // namespace

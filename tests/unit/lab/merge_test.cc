@@ -89,6 +89,8 @@ TEST(MergeTest, CountersAddUpAndTheTimelineAlignsByWallClockSecond) {
   std::vector<LoadResult> parts = {part(0, 2), part(1, 2, 1s)};  // the second started 1 s later
   parts[0].errors.connect = 1;
   parts[1].errors.timeout = 2;
+  parts[1].errors.protocol = 5;
+  parts[1].protocol_error = "bad Content-Length at byte 17 of an answer";
   parts[0].reconnects = 3;
   parts[1].resent = 4;
   parts[0].lag_max = 5ms;
@@ -101,6 +103,8 @@ TEST(MergeTest, CountersAddUpAndTheTimelineAlignsByWallClockSecond) {
   const LoadResult& r = merged.result;
   EXPECT_EQ(r.errors.connect, 1u);
   EXPECT_EQ(r.errors.timeout, 2u);
+  EXPECT_EQ(r.errors.protocol, 5u);
+  EXPECT_EQ(r.protocol_error, "segment 1/2:1: bad Content-Length at byte 17 of an answer");
   EXPECT_EQ(r.reconnects, 3u);
   EXPECT_EQ(r.resent, 4u);
   EXPECT_EQ(r.lag_max, 7ms);

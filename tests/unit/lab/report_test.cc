@@ -41,6 +41,30 @@ TEST(ReportTest, WideAddsRpsErrorsAndBound) {
   EXPECT_NE(table.find("200.0 3      5.0"), std::string::npos) << table;
 }
 
+TEST(ReportTest, WideSplitsErrorsByCause) {
+  ReportRow r = row("threads:10", {100}, 4000);
+  r.result.errors.timeout = 3;
+  r.result.errors.protocol = 29943;
+  const std::string table = render_report({r}, ReportFormat::kRst, true);
+  EXPECT_NE(table.find("cpu_s causes"), std::string::npos) << table;
+  EXPECT_NE(table.find(" timeout=3/protocol=29943\n"), std::string::npos) << table;
+  const std::string csv = render_report({r}, ReportFormat::kCsv, false);
+  EXPECT_NE(csv.find(",timeout=3/protocol=29943\n"), std::string::npos) << csv;
+}
+
+TEST(ReportTest, NamesTheFirstProtocolErrorUnderTheTable) {
+  ReportRow r = row("threads:10", {100}, 4000);
+  r.result.errors.protocol = 2;
+  r.result.protocol_error = "not an HTTP/1.x response at byte 0 of an answer";
+  const std::string table = render_report({r}, ReportFormat::kRst, false);
+  EXPECT_NE(table.find("=\nthreads:10: first protocol error: not an HTTP/1.x response at byte 0 "
+                       "of an answer\n"),
+            std::string::npos)
+      << table;
+  const ReportRow clean = row("async", {100}, 4000);
+  EXPECT_EQ(render_report({clean}, ReportFormat::kRst, false).find("protocol"), std::string::npos);
+}
+
 TEST(ReportTest, WideShowsTheWorkersPeakMemoryAndCpu) {
   ReportRow r = row("async", {100}, 4000);
   r.usage = ProcessUsage{.peak_rss_bytes = 3 << 20, .threads = 2, .cpu_seconds = 1.5};

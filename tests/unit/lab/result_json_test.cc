@@ -1,5 +1,8 @@
 #include "lab/result_json.h"
 
+#include "lab/compare.h"
+#include "lab/report.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
@@ -91,7 +94,9 @@ TEST(ResultJsonTest, AWholeResultRoundTrips) {
   for (int i = 1; i <= 1000; ++i) r.latency.record(std::chrono::microseconds(i * 37));
   for (int i = 1; i <= 1000; ++i) r.uncorrected.record(std::chrono::microseconds(i * 11));
   r.requests = 1000;
-  r.errors = {1, 2, 3, 4, 5};
+  r.errors = {1, 2, 3, 4, 5, 6};
+  r.protocol_error = "bad chunk size at byte 120 of an answer";
+  r.spec.max_head_bytes = 4096;
   r.reconnects = 6;
   r.elapsed = 1'500'000'123ns;
   r.lag_max = 7ms;
@@ -106,9 +111,26 @@ TEST(ResultJsonTest, AWholeResultRoundTrips) {
   EXPECT_EQ(back.latency.percentile(99.9), r.latency.percentile(99.9));
   EXPECT_EQ(back.uncorrected.mean(), r.uncorrected.mean());
   EXPECT_EQ(back.timeline, r.timeline);
-  EXPECT_EQ(back.errors.total(), 15u);
+  EXPECT_EQ(back.errors.total(), 21u);
+  EXPECT_EQ(back.errors.protocol, 6u);
+  EXPECT_EQ(back.protocol_error, r.protocol_error);
+  EXPECT_EQ(back.spec.max_head_bytes, 4096u);
   EXPECT_EQ(back.elapsed, r.elapsed);
   EXPECT_DOUBLE_EQ(back.rps(), r.rps());
+}
+
+TEST(ResultJsonTest, ReadsResultsStoredBeforeProtocolErrorsWereCounted) {
+  LoadResult r;
+  r.spec.target = *parse_url("http://127.0.0.1:8080/");
+  r.errors.read = 4;
+  nlohmann::json old = result_to_json(r);
+  old["errors"].erase("protocol");
+  old["errors"].erase("first_protocol_error");
+  ASSERT_FALSE(old["spec"].contains("max_head_bytes"));  // The default is not written.
+  const LoadResult back = result_from_json(old);
+  EXPECT_EQ(back.errors.protocol, 0u);
+  EXPECT_EQ(back.errors.read, 4u);
+  EXPECT_EQ(back.spec.max_head_bytes, LoadSpec{}.max_head_bytes);
 }
 
 // Found by result_json_fuzz: an integer field holding a float out of range (1e21) was cast with
@@ -125,6 +147,35 @@ TEST(ResultJsonTest, RejectsIntegerFieldsThatAreNotIntegersInRange) {
   EXPECT_NO_THROW(histogram_from_json(h));
   h["count"] = -1;
   EXPECT_THROW(histogram_from_json(h), ResultJsonError);
+}
+
+}  // namespace
+}  // namespace iolab
+
+namespace iolab {
+namespace {
+
+TEST(ServerLayersJsonTest, RoundTripsThroughAReportRowWithoutLosingAnUnmeasuredLayer) {
+  ReportRow row;
+  row.label = "threads:10";
+  row.result.spec.target = *parse_url("http://127.0.0.1:8080/remote");
+  row.result.latency.record(std::chrono::milliseconds(100));
+  row.result.requests = 1;
+  row.server = ServerLayers{{3, 3 * 101'000'000ull}, {}, {3, 3 * 100'000'000ull}, {}};
+  const auto json = nlohmann::json::parse(render_report({row}, ReportFormat::kJson, false));
+  ASSERT_TRUE(json[0].contains("server"));
+  EXPECT_EQ(json[0]["server"]["queue_wait"]["count"], 0);
+  const std::vector<ReportRow> back = rows_from_report_json(json);
+  ASSERT_TRUE(back.at(0).server.has_value());
+  EXPECT_DOUBLE_EQ(back[0].server->total.mean_ms(), 101.0);
+  EXPECT_DOUBLE_EQ(back[0].server->upstream.mean_ms(), 100.0);
+  EXPECT_FALSE(back[0].server->queue_wait.measured());
+  EXPECT_FALSE(back[0].server->pool_wait.measured());
+  // A row without layers (a --target run, an older file) has none, not zeros.
+  row.server.reset();
+  const auto plain = nlohmann::json::parse(render_report({row}, ReportFormat::kJson, false));
+  EXPECT_FALSE(plain[0].contains("server"));
+  EXPECT_FALSE(rows_from_report_json(plain).at(0).server.has_value());
 }
 
 }  // namespace
