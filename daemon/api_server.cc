@@ -282,6 +282,11 @@ void ApiServer::stop() {
   for (auto& c : returned_) ::close(c->fd);
   work_.clear();
   returned_.clear();
+  // Stopped means the port is free again (a daemon stopped and started in one process).
+  for (int* fd : {&listen_fd_, &epoll_fd_, &wake_fd_}) {
+    if (*fd >= 0) ::close(*fd);
+    *fd = -1;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -264,14 +264,15 @@ TEST_F(DaemonApiTest, RunsAnExperimentAndReportsItInEveryFormat) {
   const Reply html = api_->get(path + "/report?format=html");
   EXPECT_EQ(html.content_type.rfind("text/html", 0), 0u);
   EXPECT_NE(html.text.find("<td>async</td>"), std::string::npos);
-  // The five charts, and the workers' layers the store kept: the upstream is measured, the
-  // queue wait of threads:N is not.
+  // The five charts, and the workers' layers the store kept: the upstream and the queue wait
+  // of threads:N (its own task queue) are measured, a pool wait only by async.
   for (const char* chart : {"requests", "latency", "spectrum", "timeline", "decomposition"}) {
     EXPECT_NE(html.text.find(std::string("<g class=\"chart ") + chart), std::string::npos) << chart;
   }
   EXPECT_NE(html.text.find("async upstream: "), std::string::npos);
   EXPECT_NE(html.text.find("threads:2 upstream: "), std::string::npos);
-  EXPECT_NE(html.text.find("queue wait not measured"), std::string::npos);
+  EXPECT_NE(html.text.find("threads:2 queue wait: "), std::string::npos);
+  EXPECT_NE(html.text.find("pool wait not measured"), std::string::npos);
   EXPECT_EQ(html.text.find("kept no layers"), std::string::npos);
   const Reply js = api_->get(path + "/report?format=json");
   EXPECT_FALSE(js.body.is_discarded());

@@ -134,12 +134,12 @@ TEST_F(WorkerKillTest, ARunSurvivesRepeatedWorkerKillsThatAreRestartedAndCounted
   EXPECT_EQ(result["worker_restarts"], kKills);
   const json& measured = result["measured"];
   EXPECT_GT(measured["requests"].get<uint64_t>(), 100u);
-  // A request on a new connection that the killed worker had taken is a read error. One on a
-  // kept-alive connection is resent on a new one, as a client resends a GET after a keep-alive
-  // close, and counts as a reconnect: the engine cannot tell a worker that died from a server
-  // that closed an idle connection. threads:N closes every fifth connection (cpp-httplib's
-  // keep-alive limit), so some connections are always new.
-  EXPECT_GT(measured["errors"]["total"].get<uint64_t>(), 0u) << measured["errors"].dump();
+  // A request on a kept-alive connection of the killed worker is resent on a new one, as a
+  // client resends a GET after a keep-alive close, and counts as a reconnect (one on a new
+  // connection it had just taken would be a read error): the engine cannot tell a worker that
+  // died from a server that closed an idle connection. Since threads:N keeps connections alive
+  // by idle time (gunicorn's gthread) rather than closing every fifth, its connections are
+  // rarely new, so read errors are possible but not certain; the reconnects are certain.
   EXPECT_GT(measured["reconnects"].get<uint64_t>(), 0u);
 
   const json after = api.get("/api/v1/variant").body;
