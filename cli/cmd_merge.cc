@@ -14,6 +14,8 @@
 #include "lab/compare.h"
 #include "lab/merge.h"
 #include "lab/report.h"
+#include "lab/report_charts.h"
+#include "lab/trials.h"
 #include "lab/result_json.h"
 
 namespace iolab {
@@ -43,7 +45,7 @@ std::vector<ReportRow> rows_of(const std::vector<std::string>& files) {
 }
 
 int cmd_merge(const MergeFlags& f) {
-  const ReportFormat format = format_flag(f.format);
+  const OutputFormat format = output_format_flag(f.format);
   const std::vector<ReportRow> rows = rows_of(f.files);
   std::vector<LoadResult> parts;
   for (const ReportRow& row : rows) parts.push_back(row.result);
@@ -56,8 +58,14 @@ int cmd_merge(const MergeFlags& f) {
   for (const std::string& warning : merged.warnings) {
     std::cerr << "iolab merge: warning: " << warning << "\n";
   }
-  const ReportRow row{rows.front().label, std::move(merged.result), 0, std::nullopt};
-  std::cout << render_report({row}, format, f.wide) << std::flush;
+  ReportRow row{rows.front().label, std::move(merged.result), 0, std::nullopt};
+  if (format.chart) {
+    const std::string title = "iolab merge " + row.label;
+    std::cout << render_trials_charts(single_trials({std::move(row)}), *format.chart, title)
+              << std::flush;
+  } else {
+    std::cout << render_report({row}, *format.table, f.wide) << std::flush;
+  }
   return 0;
 }
 
@@ -69,7 +77,8 @@ Command add_merge_command(CLI::App& app) {
       "merge", "one run from its segments' results (iolab run --segment ... --format json)");
   cmd->add_option("FILE", flags->files, "a segment's result, as --format json wrote it")
       ->required();
-  cmd->add_option("--format", flags->format, "rst, csv or json")->capture_default_str();
+  cmd->add_option("--format", flags->format, "rst, csv, json (the table), svg or html (charts)")
+      ->capture_default_str();
   cmd->add_flag("--wide", flags->wide, "add rps, errors, bound%");
   return {cmd, [flags] { return cmd_merge(*flags); }};
 }
